@@ -1,0 +1,133 @@
+# masd: build the BPF programs, their skeletons, masd and masctl; run the tests.
+# O= picks the build folder, SAN=1 builds userspace with ASan and UBSan.
+
+O ?= build
+SAN ?= 0
+CC ?= gcc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+PKG_CONFIG ?= pkg-config
+PREFIX ?= /usr/local
+DESTDIR ?=
+
+PKGS := libbpf yaml-0.1 libcrypto libsystemd
+DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
+	libssl-dev libsystemd-dev libcmocka-dev pkg-config clang-format systemd iproute2 \
+	nftables util-linux procps
+
+ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 -D_GNU_SOURCE -Wall -Wextra -Werror -Wno-unused-parameter \
+	-Wmissing-prototypes -Wshadow -Wformat=2 -fno-strict-aliasing \
+	-Ibpf -Idaemon -I$(O)
+LDFLAGS ?=
+ifeq ($(SAN),1)
+CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+LDFLAGS += -fsanitize=address,undefined
+endif
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Ibpf \
+	-I/usr/include/$(shell uname -m)-linux-gnu
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/bpf/%.bpf.o)
+SKELS := $(BPF_SRCS:bpf/%.bpf.c=$(O)/%.skel.h)
+
+LIB_SRCS := $(filter-out daemon/masd.c daemon/masctl.c,$(wildcard daemon/*.c))
+LIB_OBJS := $(LIB_SRCS:daemon/%.c=$(O)/daemon/%.o)
+LIB := $(O)/libmasd.a
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit/%)
+ITEST_SRCS := $(wildcard tests/integration/*.c)
+ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=$(O)/tests/integration/%)
+
+FORMAT_FILES = $(shell git ls-files -co --exclude-standard -- '*.c' '*.h' 2>/dev/null)
+
+.PHONY: all deps check check-format format unit integration run install clean bench fuzz soak
+
+all: $(O)/masd $(O)/masctl $(UNIT_BINS) $(ITEST_BINS)
+
+$(O)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) | $(O)/bpf
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(O)/%.skel.h: $(O)/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@.tmp && mv $@.tmp $@
+
+$(O)/daemon/%.o: daemon/%.c $(wildcard daemon/*.h) $(wildcard bpf/*.h) $(SKELS) | $(O)/daemon
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(O)/masd: $(O)/daemon/masd.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(O)/masctl: $(O)/daemon/masctl.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(PKG_LIBS)
+
+$(O)/tests/unit/%: tests/unit/%.c $(LIB) $(wildcard tests/unit/*.h) | $(O)/tests/unit
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -Itests/unit -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) -lcmocka
+
+$(O)/tests/integration/%: tests/integration/%.c $(LIB) | $(O)/tests/integration
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) -lpthread
+
+$(O)/bpf $(O)/daemon $(O)/tests/unit $(O)/tests/integration:
+	mkdir -p $@
+
+# Install the Debian packages the build and the tests need; does nothing when all are there.
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do \
+		dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q 'install ok installed' || \
+			missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing$$missing"; \
+		if [ "$$(id -u)" != 0 ]; then echo "deps: run as root to install:$$missing" >&2; exit 1; fi; \
+		DEBIAN_FRONTEND=noninteractive apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
+	fi
+
+check-format:
+	@clang-format --dry-run -Werror $(FORMAT_FILES) && echo "format: ok ($(words $(FORMAT_FILES)) files)"
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+unit: all
+	@tests/run-tests.sh unit $(O)
+
+integration: all
+	@tests/run-tests.sh integration $(O)
+
+# Every test: formatting, unit tests on a normal build, then unit and integration tests on a
+# build with ASan and UBSan, with one summary line at the end.
+check: deps
+	@$(MAKE) --no-print-directory check-format
+	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory O=$(O)/san SAN=1 all
+	@tests/run-tests.sh all $(O) $(O)/san
+
+run: deps all
+	@tests/demo.sh $(O)
+
+bench: deps all
+	@tests/bench/run.sh $(O)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
+	install -m 0755 $(O)/masd $(DESTDIR)$(PREFIX)/sbin/masd
+	install -m 0755 $(O)/masctl $(DESTDIR)$(PREFIX)/bin/masctl
+	install -d $(DESTDIR)/etc/masd
+	[ -e $(DESTDIR)/etc/masd/policy.yaml ] || \
+		install -m 0640 policies/example.yaml $(DESTDIR)/etc/masd/policy.yaml
+	install -d $(DESTDIR)/lib/systemd/system $(DESTDIR)/usr/lib/systemd/catalog
+	for u in systemd/*.service systemd/*.slice; do [ -e "$$u" ] && \
+		install -m 0644 $$u $(DESTDIR)/lib/systemd/system/; done; true
+	[ ! -e systemd/masd.catalog ] || \
+		install -m 0644 systemd/masd.catalog $(DESTDIR)/usr/lib/systemd/catalog/masd.catalog
+
+clean:
+	rm -rf $(O)
