@@ -124,7 +124,8 @@ struct mas_audit_conf {
 	bool signed_logs;
 	uint32_t retention_days;
 	unsigned include; /* MAS_AUDIT_* */
-	uint32_t checkpoint_records; /* extension: sign a checkpoint every N records (default 256) */
+	uint32_t
+		checkpoint_records; /* extension: sign a checkpoint every N records (default 256) */
 	uint32_t checkpoint_seconds; /* extension: ... or every T seconds (default 5) */
 };
 
@@ -168,8 +169,8 @@ struct mas_policy {
 /* Parse and validate. On success returns 0 and *ret_policy; on failure a negative errno
  * (-EINVAL for an invalid policy, -ENOENT etc. for I/O) with err filled in. */
 int policy_parse_file(const char *path, struct mas_policy **ret_policy, struct mas_error *err);
-int policy_parse_buffer(const char *buf, size_t len, const char *name, struct mas_policy **ret_policy,
-			struct mas_error *err);
+int policy_parse_buffer(const char *buf, size_t len, const char *name,
+			struct mas_policy **ret_policy, struct mas_error *err);
 void policy_free(struct mas_policy *p);
 
 /* Index lookups by name; -1 when absent. */
