@@ -260,7 +260,8 @@ static int want_seq(struct ctx *c, const yaml_node_t *n, size_t min, size_t max,
 	if (n->type != YAML_SEQUENCE_NODE)
 		return fail(c, n, "a sequence of %s", what);
 	if (seq_len(n) < min)
-		return fail_mark(c, n->start_mark, "an empty sequence", "at least one of %s", what);
+		return fail_mark(c, n->start_mark, "an empty sequence",
+				 "a non-empty sequence of %s", what);
 	if (seq_len(n) > max) {
 		snprintf(found, sizeof(found), "%zu entries", seq_len(n));
 		return fail_mark(c, n->start_mark, found, "at most %zu %s", max, what);
@@ -505,7 +506,7 @@ static int find_role(const struct mas_policy *p, const char *name)
 }
 
 /* A sequence of names resolved to indexes by find(); each name once. */
-static int get_refs(struct ctx *c, const yaml_node_t *seq, const char *what,
+static int get_refs(struct ctx *c, const yaml_node_t *seq, const char *plural, const char *what,
 		    int (*find)(const struct mas_policy *, const char *), size_t **ret,
 		    size_t *ret_n)
 {
@@ -513,7 +514,7 @@ static int get_refs(struct ctx *c, const yaml_node_t *seq, const char *what,
 	size_t n = 0, j;
 	int r;
 
-	r = want_seq(c, seq, 0, MAS_MAX_LIST, what);
+	r = want_seq(c, seq, 0, MAS_MAX_LIST, plural);
 	if (r < 0)
 		return r;
 	*ret = calloc(seq_len(seq) + 1, sizeof(**ret));
@@ -752,7 +753,7 @@ static int parse_destination(struct ctx *c, struct mas_destination *d, const yam
 	}
 	if (f[3].val) {
 		old = path_key(c, "protocols");
-		r = want_seq(c, f[3].val, 1, MAS_MAX_LIST, "tcp, udp");
+		r = want_seq(c, f[3].val, 1, MAS_MAX_LIST, "protocols");
 		if (r < 0)
 			return r;
 		d->protocols = 0;
@@ -957,8 +958,8 @@ static int parse_permissions(struct ctx *c, const yaml_node_t *map)
 		pm->pos.col = (unsigned)k->start_mark.column + 1;
 		p->n_permissions++;
 		old = path_key(c, pm->name);
-		r = get_refs(c, v, "a destination named in destinations", find_dest_ref, &pm->dests,
-			     &pm->n_dests);
+		r = get_refs(c, v, "destination names", "a destination named in destinations",
+			     find_dest_ref, &pm->dests, &pm->n_dests);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
@@ -1154,8 +1155,9 @@ static int parse_agent(struct ctx *c, struct mas_agent *a, const yaml_node_t *ma
 	path_pop(c, old);
 	if (f[4].val) {
 		old = path_key(c, "allow");
-		r = get_refs(c, f[4].val, "a destination named in destinations", find_dest_ref,
-			     &a->allow, &a->n_allow);
+		r = get_refs(c, f[4].val, "destination names",
+			     "a destination named in destinations", find_dest_ref, &a->allow,
+			     &a->n_allow);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
@@ -1494,7 +1496,7 @@ static int parse_key(struct ctx *c, struct mas_key_conf *k, const yaml_node_t *m
 	}
 	if (f[3].val) {
 		old = path_key(c, "deliver_to");
-		r = get_refs(c, f[3].val, "an agent named in agents", find_agent_ref,
+		r = get_refs(c, f[3].val, "agent names", "an agent named in agents", find_agent_ref,
 			     &k->deliver_to, &k->n_deliver_to);
 		if (r < 0)
 			return r;
