@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* The policy parser and validator: CONTRACT.md's YAML read with libyaml into struct mas_policy,
- * every error reported as "FILE:LINE:COL: KEY: found X, expected Y". No logging, no side effects. */
+ * every error reported as "FILE:LINE:COL: KEY: found X, expected Y". No logging, no side
+ * effects. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <grp.h>
 #include <limits.h>
 #include <pwd.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,7 +65,8 @@ static void quote(char *buf, size_t size, const char *s, size_t len)
 	for (i = 0; i < len && o + 8 < size; i++) {
 		unsigned char ch = (unsigned char)s[i];
 
-		if (i >= MAS_FOUND_MAX) {
+		/* cut long scalars, but never inside a UTF-8 sequence */
+		if (i >= MAS_FOUND_MAX && (ch & 0xc0) != 0x80) {
 			memcpy(buf + o, "...", 3);
 			o += 3;
 			break;
@@ -248,7 +251,7 @@ static int want_map(struct ctx *c, const yaml_node_t *n, size_t max)
 		char found[64];
 
 		snprintf(found, sizeof(found), "%zu entries", map_len(n));
-		return fail_mark(c, n->start_mark, found, "at most %zu", max);
+		return fail_mark(c, n->start_mark, found, "at most %zu entries", max);
 	}
 	return 0;
 }
@@ -273,16 +276,20 @@ static bool valid_name(const char *s, size_t max)
 {
 	size_t n = strlen(s);
 
-	if (n == 0 || n > max)
+	/* not "." or "..", nor hidden: names may become file names (delivered keys) */
+	if (n == 0 || n > max || s[0] == '.' || s[0] == '-')
 		return false;
 	return strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_.-") == n;
 }
 
-/* A key naming a new entry: text, the name syntax, and not seen before in this mapping. */
+/* A key naming a new entry of a section. */
 static int want_name_key(struct ctx *c, const yaml_node_t *k)
 {
 	if (!is_text(k) || !valid_name(scalar(k), MAS_NAME_MAX))
-		return fail(c, k, "a name of [A-Za-z0-9_.-], at most %d characters", MAS_NAME_MAX);
+		return fail(
+			c, k,
+			"a name of [A-Za-z0-9_.-] not starting with . or -, at most %d characters",
+			MAS_NAME_MAX);
 	return 0;
 }
 
@@ -305,7 +312,8 @@ static int take_fields(struct ctx *c, const yaml_node_t *map, struct field *f, s
 	size_t i, o = 0;
 	int r;
 
-	r = want_map(c, map, nf);
+	/* no size limit here: a key beyond the known ones is reported by name below */
+	r = want_map(c, map, SIZE_MAX);
 	if (r < 0)
 		return r;
 	for (i = 0; i < nf; i++) {
@@ -464,16 +472,28 @@ static int dup_str(struct ctx *c, const yaml_node_t *n, char **ret)
 
 /* ---- name lookups ---- */
 
-#define FIND_BY_NAME(arr, n, name)                              \
-	({                                                      \
-		int __found = -1;                               \
-		for (size_t __i = 0; __i < (n); __i++)          \
-			if (!strcmp((arr)[__i].name, (name))) { \
-				__found = (int)__i;             \
-				break;                          \
-			}                                       \
-		__found;                                        \
-	})
+/* Every named entry of the policy starts with its name: one lookup serves them all. */
+_Static_assert(offsetof(struct mas_destination, name) == 0, "name first");
+_Static_assert(offsetof(struct mas_rate_class, name) == 0, "name first");
+_Static_assert(offsetof(struct mas_permission, name) == 0, "name first");
+_Static_assert(offsetof(struct mas_role, name) == 0, "name first");
+_Static_assert(offsetof(struct mas_agent, name) == 0, "name first");
+_Static_assert(offsetof(struct mas_key_conf, name) == 0, "name first");
+
+static int find_name(const void *arr, size_t n, size_t size, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		char *const *entry = (char *const *)((const char *)arr + i * size);
+
+		if (!strcmp(*entry, name))
+			return (int)i;
+	}
+	return -1;
+}
+
+#define FIND_BY_NAME(arr, n, name) find_name((arr), (n), sizeof(*(arr)), (name))
 
 int policy_find_destination(const struct mas_policy *p, const char *name)
 {
@@ -1122,9 +1142,9 @@ static int parse_agent(struct ctx *c, struct mas_agent *a, const yaml_node_t *ma
 	if (f[1].val) {
 		old = path_key(c, "cgroup");
 		if (!is_text(f[1].val) || !valid_cgroup(scalar(f[1].val)))
-			return fail(
-				c, f[1].val,
-				"a path relative to the cgroup2 mount, without . or .. components");
+			return fail(c, f[1].val,
+				    "a path relative to the cgroup2 mount, "
+				    "without empty, . or .. components");
 		for (i = 0; i + 1 < p->n_agents; i++)
 			if (p->agents[i].cgroup && !strcmp(p->agents[i].cgroup, scalar(f[1].val)))
 				return fail(c, f[1].val, "a cgroup no other agent has");
@@ -1135,10 +1155,10 @@ static int parse_agent(struct ctx *c, struct mas_agent *a, const yaml_node_t *ma
 	}
 	if (f[2].val) {
 		old = path_key(c, "user");
-		if (!is_text(f[2].val) || !valid_name(scalar(f[2].val), MAS_USER_NAME_MAX) ||
-		    scalar(f[2].val)[0] == '-')
+		if (!is_text(f[2].val) || !valid_name(scalar(f[2].val), MAS_USER_NAME_MAX))
 			return fail(c, f[2].val,
-				    "a user name of [A-Za-z0-9_.-], at most %d characters",
+				    "a user name of [A-Za-z0-9_.-] not starting with . or -, "
+				    "at most %d characters",
 				    MAS_USER_NAME_MAX);
 		r = dup_str(c, f[2].val, &a->user);
 		if (r < 0)
@@ -1421,9 +1441,9 @@ static int parse_audit(struct ctx *c, const yaml_node_t *map)
 				if (is_text(e) && !strcmp(scalar(e), cats[j]))
 					break;
 			if (j == 4)
-				return fail(
-					c, e,
-					"ai_requests, authentication, data_changes or agent_actions");
+				return fail(c, e,
+					    "ai_requests, authentication, data_changes "
+					    "or agent_actions");
 			if (a->include & (1u << j))
 				return fail(c, e, "each category once");
 			a->include |= 1u << j;
