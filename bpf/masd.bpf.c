@@ -22,50 +22,54 @@ struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, MAS_SLOTS);
 	__type(key, __u32);
-	__array(values, struct {
-		__uint(type, BPF_MAP_TYPE_ARRAY);
-		__uint(max_entries, 1);
-		__uint(key_size, sizeof(__u32));
-		__uint(value_size, sizeof(struct mas_meta));
-	});
+	__array(
+		values, struct {
+			__uint(type, BPF_MAP_TYPE_ARRAY);
+			__uint(max_entries, 1);
+			__uint(key_size, sizeof(__u32));
+			__uint(value_size, sizeof(struct mas_meta));
+		});
 } mas_meta SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, MAS_SLOTS);
 	__type(key, __u32);
-	__array(values, struct {
-		__uint(type, BPF_MAP_TYPE_HASH);
-		__uint(max_entries, MAS_MAX_CGROUPS);
-		__uint(key_size, sizeof(__u64));
-		__uint(value_size, sizeof(struct mas_agent_val));
-	});
+	__array(
+		values, struct {
+			__uint(type, BPF_MAP_TYPE_HASH);
+			__uint(max_entries, MAS_MAX_CGROUPS);
+			__uint(key_size, sizeof(__u64));
+			__uint(value_size, sizeof(struct mas_agent_val));
+		});
 } mas_agents SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, MAS_SLOTS);
 	__type(key, __u32);
-	__array(values, struct {
-		__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-		__uint(max_entries, MAS_MAX_PREFIXES);
-		__uint(map_flags, BPF_F_NO_PREALLOC);
-		__uint(key_size, sizeof(struct mas_lpm4_key));
-		__uint(value_size, sizeof(struct mas_prefix_val));
-	});
+	__array(
+		values, struct {
+			__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+			__uint(max_entries, MAS_MAX_PREFIXES);
+			__uint(map_flags, BPF_F_NO_PREALLOC);
+			__uint(key_size, sizeof(struct mas_lpm4_key));
+			__uint(value_size, sizeof(struct mas_prefix_val));
+		});
 } mas_lpm4 SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
 	__uint(max_entries, MAS_SLOTS);
 	__type(key, __u32);
-	__array(values, struct {
-		__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-		__uint(max_entries, MAS_MAX_PREFIXES);
-		__uint(map_flags, BPF_F_NO_PREALLOC);
-		__uint(key_size, sizeof(struct mas_lpm6_key));
-		__uint(value_size, sizeof(struct mas_prefix_val));
-	});
+	__array(
+		values, struct {
+			__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+			__uint(max_entries, MAS_MAX_PREFIXES);
+			__uint(map_flags, BPF_F_NO_PREALLOC);
+			__uint(key_size, sizeof(struct mas_lpm6_key));
+			__uint(value_size, sizeof(struct mas_prefix_val));
+		});
 } mas_lpm6 SEC(".maps");
 
 struct {
@@ -98,7 +102,9 @@ static __always_inline void mas_stat_inc(__u32 stat)
 /* Per-CPU values: no atomics needed, and userspace sums the CPUs, so the count is exact. */
 static __always_inline void mas_count(__u32 agent_id, const struct mas_decision *d)
 {
-	struct mas_counter_key k = { .agent_id = agent_id, .verdict = d->verdict, .reason = d->reason };
+	struct mas_counter_key k = { .agent_id = agent_id,
+				     .verdict = d->verdict,
+				     .reason = d->reason };
 	__u64 one = 1, *v;
 
 	v = bpf_map_lookup_elem(&mas_counters, &k);

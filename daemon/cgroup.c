@@ -166,8 +166,9 @@ static int watch_tree(struct cgroup_watch *w, const char *dir, int depth)
 
 	if (depth > CGROUP_MAX_DEPTH || w->n_watches >= CGROUP_MAX_WATCHES)
 		return 0;
-	if (inotify_add_watch(w->fd, dir, IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO |
-						  IN_ONLYDIR | IN_DELETE_SELF) < 0)
+	if (inotify_add_watch(w->fd, dir,
+			      IN_CREATE | IN_DELETE | IN_MOVED_FROM | IN_MOVED_TO | IN_ONLYDIR |
+				      IN_DELETE_SELF) < 0)
 		return errno == ENOENT ? 0 : -errno;
 	w->n_watches++;
 	d = opendir(dir);

@@ -278,13 +278,14 @@ int compile_policy(const struct mas_policy *p, const struct mas_dest_addrs *addr
 						&p->destinations[pairs[cov->first + j].dest];
 
 					format_prefix(buf, sizeof(buf), x);
-					snprintf(err->msg, sizeof(err->msg),
-						 "%s:%u:%u: destinations.%s: found more than %d rules "
-						 "(ports of all destinations) covering %s, expected at "
-						 "most %d",
-						 p->file ? p->file : "policy", dst->pos.line,
-						 dst->pos.col, dst->name, MAS_MAX_RULES, buf,
-						 MAS_MAX_RULES);
+					snprintf(
+						err->msg, sizeof(err->msg),
+						"%s:%u:%u: destinations.%s: found more than %d rules "
+						"(ports of all destinations) covering %s, expected at "
+						"most %d",
+						p->file ? p->file : "policy", dst->pos.line,
+						dst->pos.col, dst->name, MAS_MAX_RULES, buf,
+						MAS_MAX_RULES);
 					err->line = dst->pos.line;
 					err->col = dst->pos.col;
 					r = -EINVAL;
@@ -304,8 +305,8 @@ int compile_policy(const struct mas_policy *p, const struct mas_dest_addrs *addr
 
 		v->agent_id = compile_agent_id(p->agents[a].name);
 		v->index = (uint16_t)a;
-		v->mode = policy_agent_mode(p, a) == MAS_POLICY_AUDIT ? MAS_MODE_AUDIT
-								      : MAS_MODE_ENFORCE;
+		v->mode = policy_agent_mode(p, a) == MAS_POLICY_AUDIT ? MAS_MODE_AUDIT :
+									MAS_MODE_ENFORCE;
 		for (size_t d = 0; d < p->n_destinations && d < MAS_MAX_DESTS; d++)
 			if (policy_agent_granted(p, a, d))
 				v->grants[d / 64] |= 1ull << (d % 64);

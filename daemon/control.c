@@ -174,7 +174,8 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	if (r >= 0)
 		r = sd_bus_message_open_container(reply, 'a', "(st)");
 	for (int v = 0; r >= 0 && v < MAS_VERDICT_MAX; v++)
-		r = sd_bus_message_append(reply, "(st)", events_verdict_name((uint8_t)v), totals[v]);
+		r = sd_bus_message_append(reply, "(st)", events_verdict_name((uint8_t)v),
+					  totals[v]);
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	if (r >= 0)
@@ -213,12 +214,11 @@ static int method_agents(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	}
 	/* processes that are no agent: what they were refused */
 	if (r >= 0)
-		r = sd_bus_message_append(reply, "(sssssttttt)", "(none)", "-", "-", "-", "-",
-					  counts[na][MAS_VERDICT_ALLOW],
-					  counts[na][MAS_VERDICT_DENY],
-					  counts[na][MAS_VERDICT_WOULD_DENY],
-					  counts[na][MAS_VERDICT_RATE_LIMITED],
-					  counts[na][MAS_VERDICT_CAPPED]);
+		r = sd_bus_message_append(
+			reply, "(sssssttttt)", "(none)", "-", "-", "-", "-",
+			counts[na][MAS_VERDICT_ALLOW], counts[na][MAS_VERDICT_DENY],
+			counts[na][MAS_VERDICT_WOULD_DENY], counts[na][MAS_VERDICT_RATE_LIMITED],
+			counts[na][MAS_VERDICT_CAPPED]);
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	if (r >= 0)
@@ -275,8 +275,8 @@ static int method_events(sd_bus_message *m, void *userdata, sd_bus_error *error)
 					  recs[i].realtime_usec, agent ? agent : "(unknown)",
 					  events_verdict_name(e->verdict),
 					  events_reason_name(e->reason), events_hook_name(e->hook),
-					  events_proto_name(e->protocol), addr, e->port, dest, e->pid,
-					  e->uid, comm, e->generation);
+					  events_proto_name(e->protocol), addr, e->port, dest,
+					  e->pid, e->uid, comm, e->generation);
 	}
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
@@ -307,8 +307,7 @@ static const sd_bus_vtable control_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_METHOD("Apply", "ss", "t", method_apply, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Show", "", "sst", method_show, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD("Status", "", "sttuuttssbasa(st)", method_status,
-		      SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Status", "", "sttuuttssbasa(st)", method_status, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Agents", "", "a(sssssttttt)", method_agents, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Events", "tu", "ta(ttssssssqsuust)", method_events,
 		      SD_BUS_VTABLE_UNPRIVILEGED),

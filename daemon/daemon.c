@@ -202,7 +202,8 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 	for (size_t a = 0; a < p->n_agents; a++) {
 		locate_agent(d, &p->agents[a], &st[a]);
 		if (st[a].status == AGENT_ENROLLED)
-			en[n_en++] = (struct mas_enrolment){ .cgroup_id = st[a].cgroup_id, .agent = a };
+			en[n_en++] =
+				(struct mas_enrolment){ .cgroup_id = st[a].cgroup_id, .agent = a };
 	}
 	if ((r = remember_names(d, p, generation)) < 0)
 		goto out;
@@ -269,22 +270,20 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 		};
 
 		record(d,
-		       d->agents[a].status == AGENT_ENROLLED ? MAS_MSGID_AGENT_ENROLLED
-							     : MAS_MSGID_AGENT_WAITING,
+		       d->agents[a].status == AGENT_ENROLLED ? MAS_MSGID_AGENT_ENROLLED :
+							       MAS_MSGID_AGENT_WAITING,
 		       MAS_CAT_AGENT_ACTIONS, LOG_INFO, f, 4, "agent %s: %s%s%s",
 		       d->policy->agents[a].name, daemon_agent_status_name(d->agents[a].status),
 		       d->agents[a].path ? " at " : "", d->agents[a].path ? d->agents[a].path : "");
 	}
 	r = 0;
 	goto out;
-refused:
-	{
-		const struct audit_field f[] = { { "MAS_POLICY_FILE", name },
-						 { "MAS_ERROR", err->msg } };
+refused : {
+	const struct audit_field f[] = { { "MAS_POLICY_FILE", name }, { "MAS_ERROR", err->msg } };
 
-		record(d, MAS_MSGID_POLICY_REFUSED, MAS_CAT_DATA_CHANGES, LOG_ERR, f, 2,
-		       "policy refused, the one in force stays: %s", err->msg);
-	}
+	record(d, MAS_MSGID_POLICY_REFUSED, MAS_CAT_DATA_CHANGES, LOG_ERR, f, 2,
+	       "policy refused, the one in force stays: %s", err->msg);
+}
 out:
 	free(en);
 	free_agents(st, p ? p->n_agents : 0);
@@ -347,8 +346,8 @@ void daemon_rescan(struct mas_daemon *d)
 			};
 
 			record(d,
-			       st->status == AGENT_ENROLLED ? MAS_MSGID_AGENT_ENROLLED
-							    : MAS_MSGID_AGENT_WAITING,
+			       st->status == AGENT_ENROLLED ? MAS_MSGID_AGENT_ENROLLED :
+							      MAS_MSGID_AGENT_WAITING,
 			       MAS_CAT_AGENT_ACTIONS, LOG_INFO, f, 4, "agent %s: %s%s%s",
 			       d->policy->agents[a].name, daemon_agent_status_name(st->status),
 			       st->path ? " at " : "", st->path ? st->path : "");
@@ -444,7 +443,8 @@ int daemon_new(const struct daemon_options *o, struct mas_daemon **ret, struct m
 		goto fail;
 	}
 	eo.audit = d->audit;
-	eo.names = (struct events_names){ .agent = name_of_agent, .dest = name_of_dest,
+	eo.names = (struct events_names){ .agent = name_of_agent,
+					  .dest = name_of_dest,
 					  .userdata = d };
 	if ((r = events_new(&eo, &d->events)) < 0)
 		goto fail;
@@ -463,8 +463,8 @@ int daemon_new(const struct daemon_options *o, struct mas_daemon **ret, struct m
 		snprintf(err->msg, sizeof(err->msg), "cannot attach to %s: %s%s", d->cgroup_root,
 			 strerror(-r),
 			 r == -EEXIST ? " (pinned enforcement belongs to another cgroup root: "
-					"masctl teardown first)"
-				      : "");
+					"masctl teardown first)" :
+					"");
 		goto fail;
 	}
 	*ret = d;

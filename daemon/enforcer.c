@@ -89,8 +89,8 @@ static int ensure_bpffs(const char *dir)
 			return -ENOENT;
 		*slash = '\0';
 	}
-	if (!is_bpffs(anc) && mount("bpf", anc, "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-				    "mode=0700") < 0)
+	if (!is_bpffs(anc) &&
+	    mount("bpf", anc, "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700") < 0)
 		return -errno;
 	return fileio_mkdir_p(dir, 0700);
 }
@@ -194,7 +194,7 @@ int enforcer_attach(struct mas_enforcer *e)
 
 		if ((r = pin_path(path, sizeof(path), e->bpffs_dir, link_names[i])) < 0)
 			return r;
-		link = bpf_link__open(path);
+		link = access(path, F_OK) == 0 ? bpf_link__open(path) : NULL;
 		if (link) {
 			struct bpf_link_info info = { 0 };
 			__u32 len = sizeof(info);
@@ -209,8 +209,8 @@ int enforcer_attach(struct mas_enforcer *e)
 				return r;
 			continue;
 		}
-		if (errno != ENOENT)
-			return -errno;
+		if (access(path, F_OK) == 0)
+			return -errno; /* pinned, but not a link we can open */
 		link = bpf_program__attach_cgroup(prog, e->cgroup_fd);
 		if (!link)
 			return -errno;
@@ -238,13 +238,15 @@ static int create_inner(int which, int *ret_fd)
 		break;
 	case INNER_LPM4:
 		opts.map_flags = BPF_F_NO_PREALLOC;
-		fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "mas_lpm4_in", sizeof(struct mas_lpm4_key),
-				    sizeof(struct mas_prefix_val), MAS_MAX_PREFIXES, &opts);
+		fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "mas_lpm4_in",
+				    sizeof(struct mas_lpm4_key), sizeof(struct mas_prefix_val),
+				    MAS_MAX_PREFIXES, &opts);
 		break;
 	default:
 		opts.map_flags = BPF_F_NO_PREALLOC;
-		fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "mas_lpm6_in", sizeof(struct mas_lpm6_key),
-				    sizeof(struct mas_prefix_val), MAS_MAX_PREFIXES, &opts);
+		fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "mas_lpm6_in",
+				    sizeof(struct mas_lpm6_key), sizeof(struct mas_prefix_val),
+				    MAS_MAX_PREFIXES, &opts);
 		break;
 	}
 	if (fd < 0)
@@ -278,8 +280,8 @@ int enforcer_apply(struct mas_enforcer *e, const struct mas_compiled *c,
 			r = -EINVAL;
 			goto out;
 		}
-		if (bpf_map_update_elem(fds[INNER_AGENTS], &en[i].cgroup_id, &c->agents[en[i].agent],
-					BPF_ANY) < 0)
+		if (bpf_map_update_elem(fds[INNER_AGENTS], &en[i].cgroup_id,
+					&c->agents[en[i].agent], BPF_ANY) < 0)
 			goto fail_errno;
 	}
 	/* the idle slot: no program reads it (the last flip waited for them to leave) */

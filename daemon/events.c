@@ -31,9 +31,9 @@ struct mas_events {
 };
 
 static const char *const verdicts[] = { "allow", "deny", "would-deny", "rate-limited", "capped" };
-static const char *const reasons[] = { "granted",     "not-agent",	 "not-granted",
+static const char *const reasons[] = { "granted",	 "not-agent",	 "not-granted",
 				       "no-destination", "protected",	 "raw-socket",
-				       "packet-socket", "bucket-empty", "connection-cap",
+				       "packet-socket",	 "bucket-empty", "connection-cap",
 				       "no-policy" };
 static const char *const hooks[] = { "connect4", "connect6", "sendmsg4", "sendmsg6",
 				     "sock_create" };
@@ -159,8 +159,8 @@ static void journal_event(struct mas_events *ev, const struct mas_event_rec *rec
 	memcpy(comm, e->comm, MAS_COMM_LEN);
 	comm[MAS_COMM_LEN] = '\0';
 	if (e->hook == MAS_HOOK_SOCK_CREATE)
-		snprintf(msg, sizeof(msg), "agent %s (%s[%u]): socket: %s (%s)", agent, comm, e->pid,
-			 events_verdict_name(e->verdict), events_reason_name(e->reason));
+		snprintf(msg, sizeof(msg), "agent %s (%s[%u]): socket: %s (%s)", agent, comm,
+			 e->pid, events_verdict_name(e->verdict), events_reason_name(e->reason));
 	else
 		snprintf(msg, sizeof(msg), "agent %s (%s[%u]) -> %s%s%s:%u/%s (%s): %s (%s)", agent,
 			 comm, e->pid, e->family == 10 ? "[" : "", addr, e->family == 10 ? "]" : "",
@@ -188,8 +188,8 @@ static void journal_event(struct mas_events *ev, const struct mas_event_rec *rec
 		};
 		int prio = e->verdict == MAS_VERDICT_ALLOW ? LOG_INFO : LOG_WARNING;
 
-		if (audit_emit(ev->o.audit, msgid_of(e->verdict), MAS_CAT_AGENT_ACTIONS, prio, msg, f,
-			       sizeof(f) / sizeof(f[0])) == 0)
+		if (audit_emit(ev->o.audit, msgid_of(e->verdict), MAS_CAT_AGENT_ACTIONS, prio, msg,
+			       f, sizeof(f) / sizeof(f[0])) == 0)
 			ev->journaled_total++;
 	}
 }
@@ -225,10 +225,11 @@ void events_tick(struct mas_events *ev)
 							 { "MAS_SUPPRESSED", n } };
 
 			snprintf(n, sizeof(n), "%llu", (unsigned long long)fl->suppressed);
-			snprintf(msg, sizeof(msg),
-				 "agent %s: %llu decisions not journaled (flood control); the counters "
-				 "hold them all",
-				 agent, (unsigned long long)fl->suppressed);
+			snprintf(
+				msg, sizeof(msg),
+				"agent %s: %llu decisions not journaled (flood control); the counters "
+				"hold them all",
+				agent, (unsigned long long)fl->suppressed);
 			audit_emit(ev->o.audit, MAS_MSGID_EVENTS_SUPPRESSED, MAS_CAT_AGENT_ACTIONS,
 				   LOG_WARNING, msg, f, 2);
 		}

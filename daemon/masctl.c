@@ -287,7 +287,8 @@ static int cmd_status(sd_bus *b)
 		json_end(&j);
 		json_object(&j, "decisions");
 	} else {
-		printf("%s\ndecisions:    ", r ? " (validated, enforced in a later version)" : "none");
+		printf("%s\ndecisions:    ",
+		       r ? " (validated, enforced in a later version)" : "none");
 	}
 	if (sd_bus_message_enter_container(reply, 'a', "(st)") < 0)
 		goto bad;
@@ -401,21 +402,20 @@ static int cmd_events(sd_bus *b, bool follow)
 		}
 		if (!json && !header) {
 			printf("%-19s %-14s %-12s %-14s %-5s %-26s %-12s %s\n", "TIME", "AGENT",
-			       "VERDICT", "REASON", "PROTO", "ADDRESS", "DESTINATION",
-			       "PROCESS");
+			       "VERDICT", "REASON", "PROTO", "ADDRESS", "DESTINATION", "PROCESS");
 			header = true;
 		}
 		while (sd_bus_message_read(reply, "(ttssssssqsuust)", &seq, &usec, &agent, &verdict,
-					   &reason, &hook, &proto, &addr, &port, &dest, &pid,
-					   &uid, &comm, &gen) > 0) {
+					   &reason, &hook, &proto, &addr, &port, &dest, &pid, &uid,
+					   &comm, &gen) > 0) {
 			char when[64], where[80];
 
 			format_time(usec, when, sizeof(when));
 			if (!strcmp(hook, "sock_create"))
 				snprintf(where, sizeof(where), "(socket)");
 			else
-				snprintf(where, sizeof(where), strchr(addr, ':') ? "[%s]:%u" : "%s:%u",
-					 addr, port);
+				snprintf(where, sizeof(where),
+					 strchr(addr, ':') ? "[%s]:%u" : "%s:%u", addr, port);
 			if (json) {
 				json_object(&j, NULL);
 				json_uint(&j, "seq", seq);
@@ -526,8 +526,7 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "events")) {
 		if (argc - optind > 1 || (sub && strcmp(sub, "--follow") && strcmp(sub, "-f")))
 			goto usage;
-	} else if (!strcmp(cmd, "status") || !strcmp(cmd, "agents") ||
-		   !strcmp(cmd, "teardown")) {
+	} else if (!strcmp(cmd, "status") || !strcmp(cmd, "agents") || !strcmp(cmd, "teardown")) {
 		if (argc - optind != 0)
 			goto usage;
 	} else {

@@ -127,19 +127,17 @@ static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list 
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "policy", required_argument, NULL, 'p' },
-		{ "state-dir", required_argument, NULL, 's' },
-		{ "runtime-dir", required_argument, NULL, 'r' },
-		{ "bpffs-dir", required_argument, NULL, 'b' },
-		{ "cgroup-root", required_argument, NULL, 'c' },
-		{ "socket", required_argument, NULL, 'S' },
-		{ "socket-mode", required_argument, NULL, 'M' },
-		{ "journal-rate", required_argument, NULL, 'J' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{}
-	};
+	static const struct option opts[] = { { "policy", required_argument, NULL, 'p' },
+					      { "state-dir", required_argument, NULL, 's' },
+					      { "runtime-dir", required_argument, NULL, 'r' },
+					      { "bpffs-dir", required_argument, NULL, 'b' },
+					      { "cgroup-root", required_argument, NULL, 'c' },
+					      { "socket", required_argument, NULL, 'S' },
+					      { "socket-mode", required_argument, NULL, 'M' },
+					      { "journal-rate", required_argument, NULL, 'J' },
+					      { "verbose", no_argument, NULL, 'v' },
+					      { "help", no_argument, NULL, 'h' },
+					      {} };
 	struct daemon_options o = { .policy_file = "/etc/masd/policy.yaml",
 				    .state_dir = "/var/lib/masd",
 				    .runtime_dir = "/run/masd",
@@ -226,8 +224,8 @@ int main(int argc, char **argv)
 	if (r >= 0) {
 		l.rb = ring_buffer__new(enforcer_events_fd(l.d->enf), on_ringbuf_event, &l, NULL);
 		r = l.rb ? sd_event_add_io(l.ev, NULL, ring_buffer__epoll_fd(l.rb), EPOLLIN,
-					   on_ringbuf, &l)
-			 : -errno;
+					   on_ringbuf, &l) :
+			   -errno;
 	}
 	if (r >= 0) {
 		r = cgroup_watch_new(l.d->cgroup_root, &l.watch);
@@ -265,8 +263,8 @@ int main(int argc, char **argv)
 
 		snprintf(pid, sizeof(pid), "%d", (int)getpid());
 		audit_emit(l.d->audit, MAS_MSGID_DAEMON_STARTED, MAS_CAT_AGENT_ACTIONS, LOG_INFO,
-			   l.d->adopted ? "masd started, adopted the pinned enforcement"
-					: "masd started, enforcement attached",
+			   l.d->adopted ? "masd started, adopted the pinned enforcement" :
+					  "masd started, enforcement attached",
 			   f, 2);
 		fprintf(stderr, "masd: enforcing policy generation %llu on %s (%s)\n",
 			(unsigned long long)enforcer_generation(l.d->enf), l.d->cgroup_root,
@@ -280,8 +278,8 @@ int main(int argc, char **argv)
 	ring_buffer__consume(l.rb);
 	events_tick(l.d->events);
 	audit_emit(l.d->audit, MAS_MSGID_DAEMON_STOPPED, MAS_CAT_AGENT_ACTIONS, LOG_INFO,
-		   l.torn_down ? "masd stopped after teardown; nothing is enforced"
-			       : "masd stopped; enforcement stays in the kernel",
+		   l.torn_down ? "masd stopped after teardown; nothing is enforced" :
+				 "masd stopped; enforcement stays in the kernel",
 		   NULL, 0);
 out:
 	control_free(l.ctl);

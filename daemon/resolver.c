@@ -32,8 +32,8 @@ static int add_cidr(struct mas_dest_addrs *d, int family, const void *addr)
 int resolver_resolve(const struct mas_policy *p, struct mas_dest_addrs **ret,
 		     size_t *ret_unresolved, const char **ret_first_failed)
 {
-	struct mas_dest_addrs *out = calloc(p->n_destinations ? p->n_destinations : 1,
-					    sizeof(*out));
+	struct mas_dest_addrs *out =
+		calloc(p->n_destinations ? p->n_destinations : 1, sizeof(*out));
 	size_t failed = 0;
 	int r = 0;
 
@@ -42,7 +42,8 @@ int resolver_resolve(const struct mas_policy *p, struct mas_dest_addrs **ret,
 	*ret_first_failed = NULL;
 	for (size_t d = 0; d < p->n_destinations; d++) {
 		for (size_t h = 0; h < p->destinations[d].n_hosts; h++) {
-			struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM },
+			struct addrinfo hints = { .ai_family = AF_UNSPEC,
+						  .ai_socktype = SOCK_STREAM },
 					*res = NULL;
 			const char *name = p->destinations[d].hosts[h];
 
