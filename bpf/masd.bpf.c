@@ -285,6 +285,38 @@ int mas_sendmsg6(struct bpf_sock_addr *ctx)
 	return mas_addr_hook(ctx, MAS_HOOK_SENDMSG6, 1);
 }
 
+/* Packet sockets never reach cgroup/sock_create (it runs for inet families only): the LSM
+ * hook, attached to the same cgroup, sees every family. Sockets the kernel makes for itself
+ * are not the agent's. */
+SEC("lsm_cgroup/socket_create")
+int mas_lsm_socket(unsigned long long *ctx)
+{
+	int family = (int)ctx[0], type = (int)ctx[1], protocol = (int)ctx[2], kern = (int)ctx[3];
+	const struct mas_agent_val *agent = 0;
+	const struct mas_meta *meta;
+	struct mas_decision d = {};
+	__u32 slot = 0;
+	void *agents;
+
+	if (kern || family != MAS_AF_PACKET)
+		return 1; /* inet families are cgroup/sock_create's */
+	meta = mas_slot(&slot);
+	if (!meta)
+		return 1;
+	agents = bpf_map_lookup_elem(&mas_agents, &slot);
+	if (agents)
+		agent = mas_find_agent(agents, meta->root_level);
+	if (!agent)
+		return 1;
+	mas_decide_socket(agent, (__u32)family, (__u32)type, &d);
+	if (d.verdict == MAS_VERDICT_ALLOW)
+		return 1;
+	mas_count(agent->agent_id, &d);
+	mas_emit(&d, agent->agent_id, meta->generation, MAS_HOOK_SOCK_CREATE, (__u8)family,
+		 (__u8)protocol, (__u8)type, 0, 0, 0);
+	return d.allow;
+}
+
 SEC("cgroup/sock_create")
 int mas_sock_create(struct bpf_sock *ctx)
 {

@@ -35,16 +35,19 @@ struct mas_enforcer {
 	uint64_t generation;
 	int agents_fd; /* the agents map of the slot in force, for live enrolment; -1 if none */
 	bool adopted;
+	bool lsm; /* the BPF LSM program is loaded (the kernel offers BPF_PROG_TYPE_LSM) */
 };
 
-static const char *const link_names[] = { "link_connect4", "link_connect6", "link_sendmsg4",
-					  "link_sendmsg6", "link_sock_create" };
+static const char *const link_names[] = { "link_connect4", "link_connect6",    "link_sendmsg4",
+					  "link_sendmsg6", "link_sock_create", "link_lsm_socket" };
 
 static struct bpf_program *prog_at(struct mas_enforcer *e, size_t i)
 {
-	struct bpf_program *progs[] = { e->skel->progs.mas_connect4, e->skel->progs.mas_connect6,
-					e->skel->progs.mas_sendmsg4, e->skel->progs.mas_sendmsg6,
-					e->skel->progs.mas_sock_create };
+	struct bpf_program *progs[] = {
+		e->skel->progs.mas_connect4,	e->skel->progs.mas_connect6,
+		e->skel->progs.mas_sendmsg4,	e->skel->progs.mas_sendmsg6,
+		e->skel->progs.mas_sock_create, e->skel->progs.mas_lsm_socket
+	};
 
 	return progs[i];
 }
@@ -167,6 +170,10 @@ int enforcer_open(const struct enforcer_options *o, struct mas_enforcer **ret, b
 		if ((r = bpf_map__set_pin_path(map, path)) < 0)
 			goto fail;
 	}
+	/* packet sockets can only be refused through the BPF LSM; where the kernel has none,
+	 * CAP_NET_RAW (which agents running as their own users lack) is what keeps them out */
+	e->lsm = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_LSM, NULL) == 1;
+	bpf_program__set_autoload(e->skel->progs.mas_lsm_socket, e->lsm);
 	/* pinned maps are reused as they are: counters, events and the policy slots carry on */
 	if ((r = masd__load(e->skel)) < 0)
 		goto fail;
@@ -192,6 +199,8 @@ int enforcer_attach(struct mas_enforcer *e)
 		struct bpf_program *prog = prog_at(e, i);
 		struct bpf_link *link;
 
+		if (!bpf_program__autoload(prog))
+			continue;
 		if ((r = pin_path(path, sizeof(path), e->bpffs_dir, link_names[i])) < 0)
 			return r;
 		link = access(path, F_OK) == 0 ? bpf_link__open(path) : NULL;
@@ -326,6 +335,11 @@ int enforcer_unenrol(struct mas_enforcer *e, uint64_t cgroup_id)
 	if (bpf_map_delete_elem(e->agents_fd, &cgroup_id) < 0 && errno != ENOENT)
 		return -errno;
 	return 0;
+}
+
+bool enforcer_has_lsm(const struct mas_enforcer *e)
+{
+	return e->lsm;
 }
 
 uint64_t enforcer_generation(const struct mas_enforcer *e)

@@ -49,6 +49,9 @@ int enforcer_apply(struct mas_enforcer *e, const struct mas_compiled *c,
 int enforcer_enrol(struct mas_enforcer *e, uint64_t cgroup_id, const struct mas_agent_val *v);
 int enforcer_unenrol(struct mas_enforcer *e, uint64_t cgroup_id);
 
+/* Whether packet sockets are refused by the BPF LSM (else only CAP_NET_RAW keeps agents out). */
+bool enforcer_has_lsm(const struct mas_enforcer *e);
+
 /* The generation in force (0 when none), and the cgroup root's level. */
 uint64_t enforcer_generation(const struct mas_enforcer *e);
 uint32_t enforcer_root_level(const struct mas_enforcer *e);

@@ -258,8 +258,12 @@ int main(int argc, char **argv)
 	daemon_rescan(l.d);
 	{
 		char pid[16];
-		const struct audit_field f[] = { { "MAS_PID", pid },
-						 { "MAS_CGROUP_ROOT", l.d->cgroup_root } };
+		const struct audit_field f[] = {
+			{ "MAS_PID", pid },
+			{ "MAS_CGROUP_ROOT", l.d->cgroup_root },
+			{ "MAS_PACKET_SOCKETS",
+			  enforcer_has_lsm(l.d->enf) ? "bpf-lsm" : "cap-net-raw" },
+		};
 
 		snprintf(pid, sizeof(pid), "%d", (int)getpid());
 		audit_emit(l.d->audit, MAS_MSGID_DAEMON_STARTED, MAS_CAT_AGENT_ACTIONS, LOG_INFO,
