@@ -7,6 +7,7 @@
 #include <string.h>
 #include <sys/uio.h>
 #include <syslog.h>
+#define SD_JOURNAL_SUPPRESS_LOCATION /* records carry no source positions of masd */
 #include <systemd/sd-journal.h>
 
 #include "audit.h"
