@@ -119,18 +119,58 @@ run: deps all
 bench: deps all
 	@tests/bench/run.sh $(O)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
+# install: binaries, units (their paths rewritten for PREFIX), sysusers.d, tmpfiles.d, the journal
+# catalog, man pages, bash completion, and the example policy as /etc/masd/policy.yaml unless one
+# exists. Without DESTDIR it also creates the users, the folders and the catalog index, and has a
+# running systemd reload its units. uninstall removes what install put in place except the policy.
+install uninstall: UNITDIR ?= $(PREFIX)/lib/systemd/system
+install uninstall: SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+install uninstall: TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+install uninstall: CATALOGDIR ?= $(PREFIX)/lib/systemd/catalog
+install uninstall: MANDIR ?= $(PREFIX)/share/man
+install uninstall: BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+install uninstall: SYSCONFDIR ?= /etc
+install: $(O)/masd $(O)/masctl
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSCONFDIR)/masd
 	install -m 0755 $(O)/masd $(DESTDIR)$(PREFIX)/sbin/masd
 	install -m 0755 $(O)/masctl $(DESTDIR)$(PREFIX)/bin/masctl
-	install -d $(DESTDIR)/etc/masd
-	[ -e $(DESTDIR)/etc/masd/policy.yaml ] || \
-		install -m 0640 policies/example.yaml $(DESTDIR)/etc/masd/policy.yaml
-	install -d $(DESTDIR)/lib/systemd/system $(DESTDIR)/usr/lib/systemd/catalog
-	for u in systemd/*.service systemd/*.slice; do [ -e "$$u" ] && \
-		install -m 0644 $$u $(DESTDIR)/lib/systemd/system/; done; true
-	[ ! -e systemd/masd.catalog ] || \
-		install -m 0644 systemd/masd.catalog $(DESTDIR)/usr/lib/systemd/catalog/masd.catalog
+	for u in systemd/*.service systemd/*.slice; do \
+		sed -e 's|/usr/sbin/masd|$(PREFIX)/sbin/masd|g' -e 's|/usr/bin/masctl|$(PREFIX)/bin/masctl|g' \
+			-e 's|/etc/masd/|$(SYSCONFDIR)/masd/|g' $$u >$(DESTDIR)$(UNITDIR)/$${u##*/}.tmp && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/}.tmp && \
+		mv $(DESTDIR)$(UNITDIR)/$${u##*/}.tmp $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; done
+	install -m 0644 systemd/masd.sysusers $(DESTDIR)$(SYSUSERSDIR)/masd.conf
+	sed 's|/etc/masd|$(SYSCONFDIR)/masd|g' systemd/masd.tmpfiles >$(DESTDIR)$(TMPFILESDIR)/masd.conf
+	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/masd.conf
+	if [ -e systemd/masd.catalog ]; then install -d $(DESTDIR)$(CATALOGDIR) && \
+		install -m 0644 systemd/masd.catalog $(DESTDIR)$(CATALOGDIR)/masd.catalog; fi
+	install -m 0644 docs/man/masd.policy.5 $(DESTDIR)$(MANDIR)/man5/masd.policy.5
+	install -m 0644 docs/man/masd.8 docs/man/masctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 systemd/masctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/masctl
+	[ -e $(DESTDIR)$(SYSCONFDIR)/masd/policy.yaml ] || \
+		install -m 0640 policies/example.yaml $(DESTDIR)$(SYSCONFDIR)/masd/policy.yaml
+	@if [ -z "$(DESTDIR)" ]; then \
+		set -x; \
+		systemd-sysusers $(SYSUSERSDIR)/masd.conf; \
+		systemd-tmpfiles --create $(TMPFILESDIR)/masd.conf; \
+		[ ! -e $(CATALOGDIR)/masd.catalog ] || journalctl --update-catalog; \
+		[ ! -d /run/systemd/system ] || systemctl daemon-reload; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/masd $(DESTDIR)$(PREFIX)/bin/masctl \
+		$(DESTDIR)$(UNITDIR)/masd.service $(DESTDIR)$(UNITDIR)/masd-bpffs.service \
+		$(DESTDIR)$(UNITDIR)/mas-agents.slice $(DESTDIR)$(UNITDIR)/mas-agent@.service \
+		$(DESTDIR)$(SYSUSERSDIR)/masd.conf $(DESTDIR)$(TMPFILESDIR)/masd.conf \
+		$(DESTDIR)$(CATALOGDIR)/masd.catalog $(DESTDIR)$(MANDIR)/man5/masd.policy.5 \
+		$(DESTDIR)$(MANDIR)/man8/masd.8 $(DESTDIR)$(MANDIR)/man8/masctl.8 \
+		$(DESTDIR)$(BASHCOMPDIR)/masctl
+	@echo "uninstall: kept $(DESTDIR)$(SYSCONFDIR)/masd, the masd user and groups, /var/lib/masd and" \
+		"the pinned enforcement (masctl teardown removes it)"
+
+.PHONY: uninstall
 
 clean:
 	rm -rf $(O)
