@@ -310,6 +310,19 @@ gen1=$(ct_exec masctl --json status 2>/dev/null | tr -d ' \n' | grep -o '"genera
 [ -n "$gen1" ] && ok "masctl --json status: $gen1" || fail "masctl --json status: no generation"
 ct_exec masctl policy show >/dev/null 2>&1 && ok "masctl policy show" || fail "masctl policy show"
 
+# The socket is open to every local user (--socket-mode 0666); masd decides by credentials.
+ct_exec useradd -M -G mas-sre sre1
+out=$(ct_exec setpriv --reuid=sre1 --regid=sre1 --init-groups masctl status 2>&1)
+expect "a mas-sre member reads masctl status (exit code)" 0 $?
+out=$(ct_exec setpriv --reuid=sre1 --regid=sre1 --init-groups masctl teardown 2>&1)
+expect "a mas-sre member may not teardown (exit code)" 1 $?
+out=$(ct_exec setpriv --reuid=nobody --regid=nogroup --clear-groups masctl policy show 2>&1)
+rc=$?
+case $out in
+*"cannot reach"*) fail "an outsider cannot reach the socket: $out" ;;
+*) expect "an outsider is refused by masd, not by the socket's mode (exit code)" 1 $rc ;;
+esac
+
 # Reload with a changed policy: the grants are swapped.
 ct_sh 'install -m 0640 -o root -g masd /src/masd/tests/fixtures/systemd/policy-v2.yaml /etc/masd/policy.yaml'
 ct_exec systemctl reload masd.service
