@@ -4,7 +4,7 @@
 # AmbientCapabilities= (must pass), then with each of CAP_BPF, CAP_NET_ADMIN, CAP_PERFMON removed
 # (must fail), and CAP_CHOWN is shown to be what hands a key file to an agent's user.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
 command -v setpriv >/dev/null || { echo "SKIP: setpriv (util-linux) is missing"; exit 77; }

@@ -6,7 +6,7 @@
 # Needs root, systemd-nspawn and debootstrap (installed when missing) and, the first time, Debian's
 # archive (the container's root is cached under /var/tmp). Exits 77 when the machine cannot.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 REPO=$PWD
 
 [ "$(id -u)" = 0 ] || { echo "SKIP: needs root"; exit 77; }
@@ -109,8 +109,8 @@ msgid() { # NAME from daemon/msgid.h
 
 # journal_has WHAT MESSAGE_ID: polls journalctl -u masd for a record, as journald writes lazily.
 journal_has() {
-	local i n
-	for i in $(seq 1 25); do
+	local n
+	for _ in $(seq 1 25); do
 		ct_exec journalctl --sync >/dev/null 2>&1
 		n=$(ct_exec journalctl -q -u masd.service -o cat "MESSAGE_ID=$2" 2>/dev/null | wc -l)
 		[ "$n" -gt 0 ] && break

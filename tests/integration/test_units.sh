@@ -3,7 +3,7 @@
 # the services' exposure scores do not regress, sysusers.d and tmpfiles.d files parse, the man pages
 # render without groff warnings, the bash completion parses and completes.
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 
 command -v systemd-analyze >/dev/null || { echo "SKIP: systemd-analyze is missing"; exit 77; }
 

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # A real systemd 252 in a container, for tests that need systemd as PID 1 (this machine has none).
 # Source this file from a script that already runs in its own mount namespace
 # (unshare --mount --propagation private): ct_boot mounts a tmpfs on /run/systemd/nspawn there.
@@ -87,15 +88,14 @@ ct_root_ensure() {
 
 # The container's PID 1 as seen from here: a process in our scratch cgroup whose innermost PID is 1.
 ct_find_init() {
-	local f pid
-	for f in $(find "$CT_CGROUP" -name cgroup.procs 2>/dev/null); do
-		for pid in $(cat "$f" 2>/dev/null); do
-			[ "$pid" = "$CT_NSPAWN_PID" ] && continue
-			if awk '/^NSpid:/ { exit !($NF == 1 && NF > 2) }' "/proc/$pid/status" 2>/dev/null; then
-				echo "$pid"
-				return 0
-			fi
-		done
+	local pid pids
+	pids=$(find "$CT_CGROUP" -name cgroup.procs -exec cat {} + 2>/dev/null)
+	for pid in $pids; do
+		[ "$pid" = "$CT_NSPAWN_PID" ] && continue
+		if awk '/^NSpid:/ { exit !($NF == 1 && NF > 2) }' "/proc/$pid/status" 2>/dev/null; then
+			echo "$pid"
+			return 0
+		fi
 	done
 	return 1
 }
@@ -150,11 +150,11 @@ ct_sh() {
 }
 
 ct_stop() {
-	local i f
+	local _
 	if [ -n "$CT_NSPAWN_PID" ] && kill -0 "$CT_NSPAWN_PID" 2>/dev/null; then
 		# SIGTERM asks nspawn to power the container off; SIGKILL after a grace period.
 		kill -TERM "$CT_NSPAWN_PID" 2>/dev/null
-		for i in $(seq 1 100); do
+		for _ in $(seq 1 100); do
 			kill -0 "$CT_NSPAWN_PID" 2>/dev/null || break
 			sleep 0.05
 		done
@@ -166,7 +166,7 @@ ct_stop() {
 	if [ -n "$CT_CGROUP" ] && [ -d "$CT_CGROUP" ]; then
 		# Whatever is left (the container's processes) ends with its cgroup.
 		[ -e "$CT_CGROUP/cgroup.kill" ] && echo 1 >"$CT_CGROUP/cgroup.kill" 2>/dev/null
-		for i in $(seq 1 100); do
+		for _ in $(seq 1 100); do
 			[ -z "$(find "$CT_CGROUP" -name cgroup.procs -exec cat {} + 2>/dev/null)" ] && break
 			sleep 0.05
 		done
