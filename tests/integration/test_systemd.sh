@@ -91,8 +91,8 @@ unit_prop() { # UNIT PROPERTY
 
 # wait_active UNIT OLD_MAINPID SECONDS: the unit is active again with a new main process.
 wait_restarted() {
-	local i pid state
-	for i in $(seq 1 $(($3 * 10))); do
+	local pid state
+	for _ in $(seq 1 $(($3 * 10))); do
 		state=$(ct_exec systemctl is-active "$1")
 		pid=$(unit_prop "$1" MainPID)
 		[ "$state" = active ] && [ "$pid" != 0 ] && [ "$pid" != "$2" ] && return 0

@@ -102,7 +102,7 @@ ct_find_init() {
 
 # ct_boot [extra systemd-nspawn options...]: boots $CT_ROOT and waits until systemd answers.
 ct_boot() {
-	local cg2 i
+	local cg2
 	[ -n "$CT_ROOT" ] || { ct_log "ct_root_ensure first"; return 1; }
 	cg2=$(ct_cgroup2_mount)
 	[ -n "$cg2" ] || { ct_log "no cgroup2 mount"; return 1; }
@@ -121,7 +121,7 @@ ct_boot() {
 			--machine=masd-ct-$$ -D "$CT_ROOT" "$@"
 	) >"$CT_LOG" 2>&1 </dev/null &
 	CT_NSPAWN_PID=$!
-	for i in $(seq 1 $((CT_BOOT_TIMEOUT * 20))); do
+	for _ in $(seq 1 $((CT_BOOT_TIMEOUT * 20))); do
 		if ! kill -0 "$CT_NSPAWN_PID" 2>/dev/null; then
 			ct_log "systemd-nspawn exited early:"
 			cat "$CT_LOG" >&2
@@ -132,7 +132,7 @@ ct_boot() {
 	done
 	[ -n "$CT_PID" ] || { ct_log "no container init after ${CT_BOOT_TIMEOUT}s"; return 1; }
 	# systemd answers on its private socket once it has set itself up.
-	for i in $(seq 1 $((CT_BOOT_TIMEOUT * 20))); do
+	for _ in $(seq 1 $((CT_BOOT_TIMEOUT * 20))); do
 		ct_exec systemctl is-system-running >/dev/null 2>&1
 		[ $? -le 1 ] && ct_exec test -S /run/systemd/private && return 0
 		sleep 0.05
