@@ -76,8 +76,8 @@ agent_cg() {
 
 # wait_verdict NAME CGROUP PORT WANTED [SECONDS]: polls, for changes that take effect asynchronously.
 wait_verdict() {
-	local got i
-	for i in $(seq 1 $((${5:-10} * 5))); do
+	local got
+	for _ in $(seq 1 $((${5:-10} * 5))); do
 		got=$(verdict "$2" "$3")
 		[ "$got" = "$4" ] && break
 		sleep 0.2
