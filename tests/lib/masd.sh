@@ -85,6 +85,13 @@ mas_kill9() {
 	MASD_PID=
 }
 
+# Whether a process is running (a zombie is not).
+alive() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "${st#Z}" = "$st" ]
+}
+
 # Start a background process and remember its PID for cleanup.
 mas_bg() {
 	"$@" &
