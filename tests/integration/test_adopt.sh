@@ -35,14 +35,14 @@ probe_in other loopfor tcp 127.0.20.1 7000 4 >"$T/other.loop" &
 l2=$!
 sleep 0.7
 mas_kill9
-check "pins stay after kill -9" [ -e "$BPFFS/link_connect4" ] && [ -e "$BPFFS/mas_counters" ]
+check "pins stay after kill -9" [ -e "$BPFFS/link_connect4" -a -e "$BPFFS/mas_counters" ]
 expect "$W" denied connect tcp 127.0.20.2 5432
 expect other denied connect tcp 127.0.20.1 7000
 sleep 0.7
 mas_start --policy "$T/policy.yaml" || exit 1
 check "the new masd says it adopted the pinned enforcement" grep -q "adopted" "$T/masd.log"
 id1=$(link_id)
-check "the same link kept enforcing (id $id0 -> $id1)" [ -n "$id0" ] && [ "$id0" = "$id1" ]
+check "the same link kept enforcing (id $id0 -> $id1)" [ -n "$id0" -a "$id0" = "$id1" ]
 gen=$("$MASCTL" --json status | jq .generation)
 check "the generation carries on after adoption ($gen)" [ "$gen" -eq 2 ]
 wait $l1 $l2
@@ -61,10 +61,10 @@ check "counters survived the restart and counted every attempt ($d0 + $denied + 
 rc=$?
 check "masctl teardown succeeds (exit $rc)" [ $rc -eq 0 ]
 for _ in $(seq 50); do alive "$MASD_PID" || break; sleep 0.1; done
-check "masd stops after teardown" ! alive "$MASD_PID"
+check "masd stops after teardown" dead "$MASD_PID"
 wait "$MASD_PID" 2>/dev/null
 MASD_PID=
-check "no pins remain" [ ! -e "$BPFFS/link_connect4" ] && [ ! -e "$BPFFS/mas_counters" ]
+check "no pins remain" [ ! -e "$BPFFS/link_connect4" -a ! -e "$BPFFS/mas_counters" ]
 expect "$W" allowed connect tcp 127.0.20.2 5432
 expect other allowed connect tcp 127.0.20.1 7000
 mas_done

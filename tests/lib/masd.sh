@@ -92,6 +92,10 @@ alive() {
 	[ -n "$st" ] && [ "${st#Z}" = "$st" ]
 }
 
+dead() {
+	! alive "$1"
+}
+
 # Start a background process and remember its PID for cleanup.
 mas_bg() {
 	"$@" &
