@@ -258,25 +258,17 @@ static int method_events(sd_bus_message *m, void *userdata, sd_bus_error *error)
 		r = sd_bus_message_open_container(reply, 'a', "(ttssssssqsuust)");
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		const struct mas_event *e = &recs[i].e;
-		const char *agent = e->agent_id == MAS_NO_AGENT ? "(none)" : NULL, *dest = "-";
 		char addr[64], comm[MAS_COMM_LEN + 1];
 
-		for (size_t k = 0; !agent && k < d->n_names; k++)
-			if (d->names[k].id == e->agent_id)
-				agent = d->names[k].name;
-		for (size_t g = 0; e->dest != MAS_NO_DEST && g < DAEMON_GENERATIONS; g++)
-			if (d->gens[g].dests && d->gens[g].generation == e->generation &&
-			    e->dest < d->gens[g].n)
-				dest = d->gens[g].dests[e->dest];
 		events_format_addr(e, addr, sizeof(addr));
 		memcpy(comm, e->comm, MAS_COMM_LEN);
 		comm[MAS_COMM_LEN] = '\0';
 		r = sd_bus_message_append(reply, "(ttssssssqsuust)", recs[i].seq,
-					  recs[i].realtime_usec, agent ? agent : "(unknown)",
+					  recs[i].realtime_usec, recs[i].agent,
 					  events_verdict_name(e->verdict),
 					  events_reason_name(e->reason), events_hook_name(e->hook),
-					  events_proto_name(e->protocol), addr, e->port, dest,
-					  e->pid, e->uid, comm, e->generation);
+					  events_proto_name(e->protocol), addr, e->port,
+					  recs[i].dest, e->pid, e->uid, comm, e->generation);
 	}
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);

@@ -440,10 +440,13 @@ static int cmd_events(sd_bus *b, bool follow)
 		}
 		sd_bus_message_unref(reply);
 		fflush(stdout);
-		if (next == since && follow)
+		if (next == since) {
+			if (!follow)
+				break;
 			usleep(250000);
+		}
 		since = next;
-	} while (follow && !stop);
+	} while (!stop);
 	if (json) {
 		json_end(&j);
 		json_finish(&j);
