@@ -92,8 +92,9 @@ static int check_access(struct conn *c, enum control_access need, const char *me
 		audit_emit(d->audit, MAS_MSGID_CONTROL_REFUSED, MAS_CAT_AUTHENTICATION, LOG_WARNING,
 			   msg, f, 3);
 	}
-	return sd_bus_error_setf(error, MAS_ERR_ACCESS_DENIED, "%s: permission denied (uid %u)",
-				 method, (unsigned)c->cred.uid);
+	return sd_bus_error_setf(error, MAS_ERR_ACCESS_DENIED, "permission denied (uid %u has %s)",
+				 (unsigned)c->cred.uid,
+				 have == CONTROL_NONE ? "no role" : "a read-only role");
 }
 
 static int method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error)
