@@ -637,6 +637,49 @@ static void test_byte_flips(void **state)
 	free(buf);
 }
 
+/* 1024 destinations (the limit) referenced in reverse and shuffled orders: every reference must
+ * resolve to the destination of that name. */
+static void test_many_names(void **state)
+{
+	size_t cap = 1 << 20, o = 0, i;
+	struct mas_policy *p = NULL;
+	struct mas_error err;
+	char *buf = malloc(cap);
+	int r;
+
+	assert_non_null(buf);
+	o += (size_t)snprintf(buf + o, cap - o, "version: 1\ndestinations:\n");
+	for (i = 0; i < MAS_MAX_DESTS; i++)
+		o += (size_t)snprintf(buf + o, cap - o, "  d%zu: {cidrs: [10.%zu.%zu.0/24]}\n",
+				      (i * 7919) % MAS_MAX_DESTS, i / 256, i % 256);
+	o += (size_t)snprintf(buf + o, cap - o, "permissions:\n  every: [");
+	for (i = 0; i < MAS_MAX_DESTS; i++)
+		o += (size_t)snprintf(buf + o, cap - o, "%sd%zu", i ? ", " : "",
+				      MAS_MAX_DESTS - 1 - i);
+	o += (size_t)snprintf(buf + o, cap - o,
+			      "]\nroles:\n  r: [every]\nagents:\n  a:\n    cgroup: x\n"
+			      "    role: r\n    allow: [d5, d1023, d0]\n");
+	assert_true(o < cap);
+
+	r = policy_parse_buffer(buf, o, "many", &p, &err);
+	if (r < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(p->n_destinations, MAS_MAX_DESTS);
+	assert_int_equal(p->permissions[0].n_dests, MAS_MAX_DESTS);
+	for (i = 0; i < MAS_MAX_DESTS; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "d%zu", MAS_MAX_DESTS - 1 - i);
+		assert_string_equal(p->destinations[p->permissions[0].dests[i]].name, name);
+		assert_true(policy_agent_granted(p, 0, i));
+	}
+	assert_string_equal(p->destinations[p->agents[0].allow[0]].name, "d5");
+	assert_string_equal(p->destinations[p->agents[0].allow[1]].name, "d1023");
+	assert_string_equal(p->destinations[p->agents[0].allow[2]].name, "d0");
+	policy_free(p);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -649,6 +692,7 @@ int main(void)
 		cmocka_unit_test(test_buffer_api),
 		cmocka_unit_test(test_every_truncation),
 		cmocka_unit_test(test_byte_flips),
+		cmocka_unit_test(test_many_names),
 	};
 
 	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
