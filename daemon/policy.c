@@ -1825,9 +1825,8 @@ static int check_events(const char *buf, size_t len, const char *file, struct ma
 	if (!yaml_parser_initialize(&yp))
 		return -ENOMEM;
 	yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
-	yaml_parser_set_encoding(&yp, YAML_UTF8_ENCODING);
 	while (!done && r == 0) {
-		const unsigned char *anchor = NULL;
+		const unsigned char *anchor = NULL, *tag = NULL;
 		char found[MAS_FOUND_MAX * 4 + 32], q[MAS_FOUND_MAX * 4 + 16];
 		unsigned line, col;
 
@@ -1858,13 +1857,16 @@ static int check_events(const char *buf, size_t len, const char *file, struct ma
 			break;
 		case YAML_SCALAR_EVENT:
 			anchor = ev.data.scalar.anchor;
+			tag = ev.data.scalar.tag;
 			break;
 		case YAML_SEQUENCE_START_EVENT:
 			anchor = ev.data.sequence_start.anchor;
+			tag = ev.data.sequence_start.tag;
 			depth++;
 			break;
 		case YAML_MAPPING_START_EVENT:
 			anchor = ev.data.mapping_start.anchor;
+			tag = ev.data.mapping_start.tag;
 			depth++;
 			break;
 		case YAML_SEQUENCE_END_EVENT:
@@ -1878,6 +1880,12 @@ static int check_events(const char *buf, size_t len, const char *file, struct ma
 			quote(q, sizeof(q), (const char *)anchor, strlen((const char *)anchor));
 			snprintf(found, sizeof(found), "an anchor %s", q);
 			r = doc_fail(err, file, line, col, found, "no anchors or aliases");
+		}
+		/* a type is what the key says it is, never what a tag claims */
+		if (r == 0 && tag) {
+			quote(q, sizeof(q), (const char *)tag, strlen((const char *)tag));
+			snprintf(found, sizeof(found), "a tag %s", q);
+			r = doc_fail(err, file, line, col, found, "no tags");
 		}
 		if (r == 0 && depth > MAS_POLICY_MAX_DEPTH) {
 			snprintf(found, sizeof(found), "nesting deeper than %d levels",
@@ -1930,12 +1938,15 @@ int policy_parse_buffer(const char *buf, size_t len, const char *name,
 	if (r < 0)
 		return r;
 
-	if (!yaml_parser_initialize(&yp))
+	if (!yaml_parser_initialize(&yp)) {
+		snprintf(err->msg, sizeof(err->msg), "%s: out of memory", name);
 		return -ENOMEM;
+	}
 	yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
-	yaml_parser_set_encoding(&yp, YAML_UTF8_ENCODING);
 	if (!yaml_parser_load(&yp, &doc)) {
 		r = yp.error == YAML_MEMORY_ERROR ? -ENOMEM : yaml_fail(err, name, &yp, buf);
+		if (r == -ENOMEM)
+			snprintf(err->msg, sizeof(err->msg), "%s: out of memory", name);
 		yaml_parser_delete(&yp);
 		return r;
 	}

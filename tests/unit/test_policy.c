@@ -346,7 +346,7 @@ static void assert_defaults(const struct mas_policy *p)
 	assert_int_equal(p->audit.checkpoint_seconds, 5);
 }
 
-static void test_minimal_and_empty_sections(void **state)
+static void test_small_good_files(void **state)
 {
 	struct mas_policy *p = parse_good("minimal.yaml");
 
@@ -356,6 +356,9 @@ static void test_minimal_and_empty_sections(void **state)
 	p = parse_good("empty-sections.yaml");
 	assert_defaults(p);
 	assert_true(p->audit.present);
+	policy_free(p);
+	p = parse_good("bom-crlf.yaml");
+	assert_int_equal(p->mode, MAS_POLICY_AUDIT);
 	policy_free(p);
 }
 
@@ -683,16 +686,11 @@ static void test_many_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_contract_example),
-		cmocka_unit_test(test_extensions),
-		cmocka_unit_test(test_minimal_and_empty_sections),
-		cmocka_unit_test(test_bad_fixtures),
-		cmocka_unit_test(test_too_large),
-		cmocka_unit_test(test_io_errors),
-		cmocka_unit_test(test_buffer_api),
-		cmocka_unit_test(test_every_truncation),
-		cmocka_unit_test(test_byte_flips),
-		cmocka_unit_test(test_many_names),
+		cmocka_unit_test(test_contract_example), cmocka_unit_test(test_extensions),
+		cmocka_unit_test(test_small_good_files), cmocka_unit_test(test_bad_fixtures),
+		cmocka_unit_test(test_too_large),	 cmocka_unit_test(test_io_errors),
+		cmocka_unit_test(test_buffer_api),	 cmocka_unit_test(test_every_truncation),
+		cmocka_unit_test(test_byte_flips),	 cmocka_unit_test(test_many_names),
 	};
 
 	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
