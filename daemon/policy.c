@@ -21,6 +21,7 @@
 #include "policy.h"
 
 #define MAS_POLICY_MAX_DEPTH 16 /* mappings and sequences inside each other */
+#define MAS_POLICY_MAX_NODES (1u << 18) /* values of any kind: bounds the memory a file can cost */
 #define MAS_NAME_MAX 63
 #define MAS_USER_NAME_MAX 32
 #define MAS_UNIT_NAME_MAX 255
@@ -1818,7 +1819,7 @@ static int check_events(const char *buf, size_t len, const char *file, struct ma
 {
 	yaml_parser_t yp;
 	yaml_event_t ev;
-	unsigned depth = 0, docs = 0;
+	unsigned depth = 0, docs = 0, nodes = 0;
 	int r = 0;
 	bool done = false;
 
@@ -1856,15 +1857,18 @@ static int check_events(const char *buf, size_t len, const char *file, struct ma
 			r = doc_fail(err, file, line, col, found, "no anchors or aliases");
 			break;
 		case YAML_SCALAR_EVENT:
+			nodes++;
 			anchor = ev.data.scalar.anchor;
 			tag = ev.data.scalar.tag;
 			break;
 		case YAML_SEQUENCE_START_EVENT:
+			nodes++;
 			anchor = ev.data.sequence_start.anchor;
 			tag = ev.data.sequence_start.tag;
 			depth++;
 			break;
 		case YAML_MAPPING_START_EVENT:
+			nodes++;
 			anchor = ev.data.mapping_start.anchor;
 			tag = ev.data.mapping_start.tag;
 			depth++;
@@ -1886,6 +1890,11 @@ static int check_events(const char *buf, size_t len, const char *file, struct ma
 			quote(q, sizeof(q), (const char *)tag, strlen((const char *)tag));
 			snprintf(found, sizeof(found), "a tag %s", q);
 			r = doc_fail(err, file, line, col, found, "no tags");
+		}
+		if (r == 0 && nodes > MAS_POLICY_MAX_NODES) {
+			snprintf(found, sizeof(found), "more than %u values", MAS_POLICY_MAX_NODES);
+			r = doc_fail(err, file, line, col, found, "at most %u",
+				     MAS_POLICY_MAX_NODES);
 		}
 		if (r == 0 && depth > MAS_POLICY_MAX_DEPTH) {
 			snprintf(found, sizeof(found), "nesting deeper than %d levels",

@@ -523,6 +523,30 @@ static void test_too_large(void **state)
 	free(big);
 }
 
+/* A file under the size limit may still hold more values than any policy needs: refused before
+ * the document is built, so a small file cannot cost hundreds of megabytes. */
+static void test_too_many_values(void **state)
+{
+	size_t n = 300000, o = 0, i, cap = 16 + 2 * n + 4;
+	struct mas_policy *p = NULL;
+	struct mas_error err;
+	char *buf = malloc(cap);
+
+	assert_non_null(buf);
+	o += (size_t)snprintf(buf + o, cap - o, "version: 1\nx: [");
+	for (i = 0; i < n; i++) {
+		buf[o++] = '1';
+		buf[o++] = i + 1 < n ? ',' : ']';
+	}
+	buf[o++] = '\n';
+	assert_int_equal(policy_parse_buffer(buf, o, "many", &p, &err), -EINVAL);
+	assert_null(p);
+	/* five values before the list: the mapping, version, 1, x and the sequence */
+	assert_string_equal(err.msg, "many:2:524283: policy: found more than 262144 values, "
+				     "expected at most 262144");
+	free(buf);
+}
+
 static void test_io_errors(void **state)
 {
 	char path[PATH_MAX], other[PATH_MAX];
@@ -688,9 +712,10 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_contract_example), cmocka_unit_test(test_extensions),
 		cmocka_unit_test(test_small_good_files), cmocka_unit_test(test_bad_fixtures),
-		cmocka_unit_test(test_too_large),	 cmocka_unit_test(test_io_errors),
-		cmocka_unit_test(test_buffer_api),	 cmocka_unit_test(test_every_truncation),
-		cmocka_unit_test(test_byte_flips),	 cmocka_unit_test(test_many_names),
+		cmocka_unit_test(test_too_large),	 cmocka_unit_test(test_too_many_values),
+		cmocka_unit_test(test_io_errors),	 cmocka_unit_test(test_buffer_api),
+		cmocka_unit_test(test_every_truncation), cmocka_unit_test(test_byte_flips),
+		cmocka_unit_test(test_many_names),
 	};
 
 	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
