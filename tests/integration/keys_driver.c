@@ -186,14 +186,17 @@ static int cmd_check(struct mas_keys *k, const char *state, const char *run)
 
 	for (size_t i = 0; i < n_keys; i++) {
 		struct keys_version_info *v;
-		char dir[2048], *expect[70];
+		char dir[2048], *expect[70], path0[PATH_MAX];
 		size_t n, ne = 0;
 
 		if (keys_versions(k, keys[i].name, &v, &n) < 0)
 			return 1;
 		printf("%s", keys[i].name);
 		snprintf(dir, sizeof(dir), "%s/keys/%s", state, keys[i].name);
-		expect[ne++] = strdup("state");
+		snprintf(path0, sizeof(path0), "%s/state", dir);
+		if (n > 0 || access(path0, F_OK) == 0)
+			expect[ne++] = strdup(
+				"state"); /* no state yet: the first version never committed */
 		for (size_t j = 0; j < n; j++) {
 			char *s;
 			struct stat st;
@@ -219,6 +222,7 @@ static int cmd_check(struct mas_keys *k, const char *state, const char *run)
 	for (size_t a = 0; a < n_agents; a++) {
 		char dir[2048], path[PATH_MAX], *idx = NULL;
 		size_t live = 0, len;
+		bool delivered = false;
 
 		nn = 0;
 		for (size_t i = 0; i < n_keys; i++) {
@@ -230,6 +234,7 @@ static int cmd_check(struct mas_keys *k, const char *state, const char *run)
 				to |= keys[i].deliver_to[j] == a;
 			if (!to)
 				continue;
+			delivered = true;
 			keys_versions(k, keys[i].name, &v, &n);
 			for (size_t j = 0; j < n; j++) {
 				if (asprintf(&names[nn++], "%s.%s.key", keys[i].name, v[j].kid) < 0)
@@ -245,7 +250,7 @@ static int cmd_check(struct mas_keys *k, const char *state, const char *run)
 			free(v);
 		}
 		snprintf(dir, sizeof(dir), "%s/keys/%s", run, agents[a].name);
-		if (nn == 0) {
+		if (!delivered) {
 			if (access(dir, F_OK) == 0) {
 				printf("agent %s has a directory but no keys\n", agents[a].name);
 				ok = false;
