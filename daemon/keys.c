@@ -38,10 +38,12 @@
 #include "msgid.h"
 
 #define STATE_MAGIC "masd-keys 1"
-#define STATE_MAX_BYTES (64u << 10)
-#define MAX_VERSIONS 64
+#define STATE_MAX_BYTES (256u << 10)
+#define MAX_VERSIONS 256 /* e.g. hourly rotation kept for 7 days needs 169 */
 #define MAX_STEPS 16 /* transitions per ring per tick: a guard, never reached in practice */
 #define OVERDUE_GRACE_S 60
+#define RETRY_S 60 /* a failed transition (disk full, audit sink down) is retried this often */
+#define OVERDUE_REPEAT_S 3600
 #define NAME_MAX_LEN 64
 #define REASON_MAX 16
 
@@ -75,6 +77,8 @@ struct key_ring {
 	uint32_t next_seq;
 	struct key_version *v;
 	size_t n_v;
+	uint64_t retry_at; /* after a failed transition: when to try again (not persisted) */
+	uint64_t warned_at; /* last KEY_OVERDUE record, to repeat it at most hourly */
 };
 
 struct key_agent {
@@ -208,6 +212,11 @@ static size_t material_len(enum mas_key_type t)
 {
 	(void)t;
 	return 32; /* HS256: 256 bits (RFC 7518 asks for >= the hash size); AES-256; Ed25519 seed */
+}
+
+static uint64_t sat_add(uint64_t a, uint64_t b)
+{
+	return a + b < a ? KEYS_NEVER - 1 : a + b;
 }
 
 /* ---- files ---- */
@@ -674,10 +683,8 @@ static int encode_delivery(const struct key_ring *ring, const uint8_t *m, bool p
 			   char **ret, size_t *ret_len)
 {
 	if (ring->type != MAS_KEY_ED25519) {
-		char *b = OPENSSL_secure_zalloc(4 * ((KEYS_SECRET_MAX + 2) / 3) + 1);
+		char *b = OPENSSL_zalloc(4 * ((KEYS_SECRET_MAX + 2) / 3) + 1); /* clear_free'd */
 
-		if (!b)
-			b = OPENSSL_zalloc(4 * ((KEYS_SECRET_MAX + 2) / 3) + 1);
 		if (!b)
 			return -ENOMEM;
 		*ret_len = (size_t)EVP_EncodeBlock((unsigned char *)b, m,
@@ -1274,7 +1281,7 @@ static int ring_promote(struct mas_keys *k, struct key_ring *ring, struct key_ve
 	if (act) {
 		saved_a = *act;
 		act->state = KEYS_RETIRING;
-		act->not_after = now + ring->keep_previous;
+		act->not_after = sat_add(now, ring->keep_previous);
 	}
 	p->state = KEYS_ACTIVE;
 	if (p->not_before < now)
@@ -1328,7 +1335,7 @@ static uint64_t create_due(const struct key_ring *ring, const struct key_version
 }
 
 static int emit_overdue(struct mas_keys *k, struct key_ring *ring, const struct key_version *act,
-			uint64_t now)
+			uint64_t now, const char *why)
 {
 	char msg[256], late[32];
 	struct audit_field f[] = {
@@ -1337,13 +1344,19 @@ static int emit_overdue(struct mas_keys *k, struct key_ring *ring, const struct 
 		{ "MAS_KEY_KID", act->kid },
 		{ "MAS_KEY_OVERDUE_S", late },
 	};
-	uint64_t s = now - (act->not_before + ring->rotate_every - ring->lead);
+	uint64_t due = act->not_before + ring->rotate_every - ring->lead;
+	uint64_t s = now > due ? now - due : 0;
+	int r;
 
+	if (ring->warned_at && now < sat_add(ring->warned_at, OVERDUE_REPEAT_S))
+		return 0;
 	snprintf(late, sizeof(late), "%" PRIu64, s);
-	snprintf(msg, sizeof(msg),
-		 "Key %s rotation overdue by %" PRIu64 "s (masd was not running); catching up",
-		 ring->name, s);
-	return emit(k, MAS_MSGID_KEY_OVERDUE, LOG_WARNING, msg, f, 4);
+	snprintf(msg, sizeof(msg), "Key %s rotation overdue by %" PRIu64 "s (%s)", ring->name, s,
+		 why);
+	r = emit(k, MAS_MSGID_KEY_OVERDUE, LOG_WARNING, msg, f, 4);
+	if (r == 0)
+		ring->warned_at = now;
+	return r;
 }
 
 /* One transition if one is due: 1 done, 0 nothing due, < 0 error. */
@@ -1375,11 +1388,11 @@ static int ring_step(struct mas_keys *k, struct key_ring *ring, uint64_t now)
 		uint64_t nb = act->not_before + ring->rotate_every;
 		bool late = now > due + OVERDUE_GRACE_S;
 
-		if (nb < now + ring->lead)
-			nb = now +
-			     ring->lead; /* catch-up: deliver first, activate after the lead */
+		/* catch-up: deliver first, activate after the lead */
+		if (nb < sat_add(now, ring->lead))
+			nb = sat_add(now, ring->lead);
 		if (late) {
-			r = emit_overdue(k, ring, act, now);
+			r = emit_overdue(k, ring, act, now, "masd was not running; catching up");
 			if (r < 0)
 				return r;
 		}
@@ -1391,16 +1404,25 @@ static int ring_step(struct mas_keys *k, struct key_ring *ring, uint64_t now)
 
 static int ring_settle(struct mas_keys *k, struct key_ring *ring, uint64_t now)
 {
-	int r, n = 0;
+	int r = 0, n = 0;
 
 	for (int i = 0; i < MAX_STEPS; i++) {
 		r = ring_step(k, ring, now);
-		if (r < 0)
-			return r;
-		if (r == 0)
-			return n;
+		if (r <= 0)
+			break;
 		n++;
 	}
+	if (r < 0) {
+		const struct key_version *act = cfind_state(ring, KEYS_ACTIVE);
+
+		ring->retry_at = sat_add(now, RETRY_S);
+		/* a rotation that keeps failing while masd runs is overdue too: say so */
+		if (act && ring->rotate_every &&
+		    now > sat_add(act->not_before, ring->rotate_every + OVERDUE_GRACE_S))
+			(void)emit_overdue(k, ring, act, now, "the rotation keeps failing");
+		return r;
+	}
+	ring->retry_at = 0;
 	return n;
 }
 
@@ -1425,8 +1447,8 @@ static uint64_t ring_next_due(const struct key_ring *ring, uint64_t now)
 	uint64_t due = KEYS_NEVER;
 
 	if (!act)
-		return now;
-	if (pend)
+		due = now;
+	else if (pend)
 		due = pend->not_before;
 	else
 		due = create_due(ring, act);
@@ -1435,6 +1457,9 @@ static uint64_t ring_next_due(const struct key_ring *ring, uint64_t now)
 			due = ring->v[i].not_after;
 		else if (ring->v[i].state == KEYS_DESTROYED)
 			due = now;
+	/* after a failure, not before the retry time: no busy loop in masd's timer */
+	if (ring->retry_at > now && due < ring->retry_at)
+		due = ring->retry_at;
 	return due;
 }
 

@@ -180,13 +180,13 @@ static bool dir_has_only(const char *dir, char **names, size_t n)
 
 static int cmd_check(struct mas_keys *k, const char *state, const char *run)
 {
-	char *names[MAX_KEYS * 70];
+	char *names[MAX_KEYS * 600];
 	size_t nn = 0;
 	bool ok = true;
 
 	for (size_t i = 0; i < n_keys; i++) {
 		struct keys_version_info *v;
-		char dir[2048], *expect[70], path0[PATH_MAX];
+		char dir[2048], *expect[300], path0[PATH_MAX];
 		size_t n, ne = 0;
 
 		if (keys_versions(k, keys[i].name, &v, &n) < 0)

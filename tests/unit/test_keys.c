@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "fileio.h"
 #include "keys.h"
@@ -524,6 +525,110 @@ static void test_audit_sink_failure_retried(void **state)
 	assert_int_equal(count(x, MAS_MSGID_KEY_ROTATED), 1);
 }
 
+static void test_failure_backoff_and_overdue(void **state)
+{
+	struct fx *x = *state;
+	uint64_t due = T0 + DAY;
+
+	x->conf[0].name = "audit";
+	x->conf[0].type = MAS_KEY_ED25519;
+	x->conf[0].rotate_every_s = DAY;
+	x->conf[0].keep_previous_for_s = 0;
+	x->conf[0].n_deliver_to = 0;
+	fx_open(x, T0);
+	keys_set_before_activate(x->k, before_cb, x);
+	keys_tick(x->k, T0);
+	x->before_ret = -EIO;
+	assert_int_equal(keys_tick(x->k, due), -EIO);
+	/* no busy loop: the timer waits for the retry delay */
+	assert_int_equal(keys_next_due(x->k, due), due + 60);
+	assert_int_equal(count(x, MAS_MSGID_KEY_OVERDUE), 0); /* within the grace */
+	assert_int_equal(keys_tick(x->k, due + 61), -EIO);
+	assert_int_equal(count(x, MAS_MSGID_KEY_OVERDUE), 1);
+	assert_int_equal(keys_tick(x->k, due + 200), -EIO);
+	assert_int_equal(count(x, MAS_MSGID_KEY_OVERDUE), 1); /* at most hourly */
+	assert_int_equal(keys_tick(x->k, due + 61 + 3600), -EIO);
+	assert_int_equal(count(x, MAS_MSGID_KEY_OVERDUE), 2);
+	x->before_ret = 0;
+	assert_true(keys_tick(x->k, due + 4000) > 0);
+	assert_int_equal(keys_next_due(x->k, due + 4000), due + 4000 + DAY);
+}
+
+static void test_redelivery_audited(void **state)
+{
+	struct fx *x = *state;
+	char path[PATH_MAX], a[20];
+
+	fx_open(x, T0);
+	keys_tick(x->k, T0);
+	kid_at(x, "jwt", KEYS_ACTIVE, a);
+	keys_close(x->k);
+	x->k = NULL;
+	snprintf(path, sizeof(path), "%s/keys", x->run);
+	rm_rf(path); /* /run is a tmpfs: empty after a reboot */
+	x->n_recs = 0;
+	fx_open(x, T0 + 10);
+	assert_true(exists("%s/keys/copywriter/jwt.%s.key", x->run, a));
+	assert_true(exists("%s/keys/copywriter/jwt.current", x->run));
+	assert_int_equal(count(x, MAS_MSGID_KEY_DELIVERED), 1);
+	assert_string_equal(last(x, MAS_MSGID_KEY_DELIVERED)->reason, "redelivery");
+	x->n_recs = 0;
+	fx_open(x, T0 + 20); /* nothing missing: nothing to say */
+	assert_int_equal(x->n_recs, 0);
+}
+
+/* The fingerprint lets an agent check it holds the right key without revealing it:
+ * HMAC-SHA256(key, "masd key fingerprint v1"), first 16 bytes in hex; never the key itself. */
+static void test_fingerprint_is_a_commitment(void **state)
+{
+	struct fx *x = *state;
+	static const char label[] = "masd key fingerprint v1";
+	struct keys_version_info *v;
+	struct keys_material m;
+	unsigned char md[32];
+	unsigned len = 0;
+	char hexmd[65], hexkey[65];
+	size_t n;
+
+	fx_open(x, T0);
+	keys_tick(x->k, T0);
+	versions(x, "jwt", &v, &n);
+	assert_int_equal(keys_material_get(x->k, "jwt", v[0].kid, &m), 0);
+	assert_non_null(HMAC(EVP_sha256(), m.bytes, (int)m.len, (const unsigned char *)label,
+			     sizeof(label) - 1, md, &len));
+	for (size_t i = 0; i < 32; i++) {
+		sprintf(hexmd + 2 * i, "%02x", md[i]);
+		sprintf(hexkey + 2 * i, "%02x", m.bytes[i]);
+	}
+	keys_material_clear(&m);
+	assert_memory_equal(v[0].fingerprint, hexmd, KEYS_FPR_LEN);
+	assert_null(strstr(hexkey, v[0].fingerprint));
+	assert_null(strstr(hexkey, v[0].kid));
+	free(v);
+}
+
+static void test_version_cap(void **state)
+{
+	struct fx *x = *state;
+	int r = 0, i;
+
+	fx_open(x, T0);
+	keys_tick(x->k, T0);
+	/* every rotation keeps the previous for 7 days: the ring fills up, then refuses */
+	for (i = 1; i < 400 && r == 0; i++) {
+		x->n_recs = 0;
+		r = keys_rotate(x->k, "jwt", T0 + (uint64_t)i, KEYS_ROTATE_IMMEDIATE);
+	}
+	assert_int_equal(r, -ENOSPC);
+	assert_true(n_versions(x, "jwt") >= 250);
+	x->n_recs = 0;
+	fx_open(x, T0 + 500); /* and the state still loads */
+	x->n_recs = 0;
+	assert_int_equal(keys_tick(x->k, T0 + 8 * DAY), 1);
+	assert_int_equal(n_versions(x, "jwt"), 1);
+	assert_int_equal(count(x, MAS_MSGID_KEY_DESTROYED), x->n_recs);
+}
+
 /* ---- listing ---- */
 
 static void test_list_and_format(void **state)
@@ -816,6 +921,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_never_rotating_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lead_clamped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_sink_failure_retried, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_failure_backoff_and_overdue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_redelivery_audited, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fingerprint_is_a_commitment, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_version_cap, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_and_format, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_delivery_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ed25519_delivery_pem, setup, teardown),
