@@ -1195,6 +1195,19 @@ commit:
 
 /* ---- transitions ---- */
 
+static void version_info(const struct key_version *v, struct keys_version_info *o)
+{
+	memset(o, 0, sizeof(*o));
+	memcpy(o->kid, v->kid, sizeof(o->kid));
+	o->state = v->state;
+	o->created = v->created;
+	o->not_before = v->not_before;
+	o->not_after = v->not_after;
+	memcpy(o->fingerprint, v->fpr, sizeof(o->fingerprint));
+	o->has_public = v->has_pub;
+	memcpy(o->public_key, v->pub, sizeof(o->public_key));
+}
+
 static int ring_create(struct mas_keys *k, struct key_ring *ring, uint64_t now,
 		       enum keys_state state, uint64_t not_before, const char *reason)
 {
@@ -1242,7 +1255,10 @@ static int ring_create(struct mas_keys *k, struct key_ring *ring, uint64_t now,
 
 	if (state == KEYS_ACTIVE && k->before_activate) {
 		/* only when no version is active: a first key, or recovery */
-		r = k->before_activate(k->before_activate_ud, ring->name, NULL, v.kid);
+		struct keys_version_info ni;
+
+		version_info(&v, &ni);
+		r = k->before_activate(k->before_activate_ud, ring->name, NULL, &ni);
 		if (r < 0) {
 			wipe_file(path);
 			goto out;
@@ -1273,8 +1289,12 @@ static int ring_promote(struct mas_keys *k, struct key_ring *ring, struct key_ve
 	int r;
 
 	if (k->before_activate) {
-		r = k->before_activate(k->before_activate_ud, ring->name, act ? act->kid : NULL,
-				       p->kid);
+		struct keys_version_info oi, ni;
+
+		if (act)
+			version_info(act, &oi);
+		version_info(p, &ni);
+		r = k->before_activate(k->before_activate_ud, ring->name, act ? &oi : NULL, &ni);
 		if (r < 0)
 			return r;
 	}
@@ -1810,17 +1830,7 @@ int keys_versions(const struct mas_keys *k, const char *name, struct keys_versio
 	if (!out)
 		return -ENOMEM;
 	for (size_t i = 0; i < ring->n_v; i++) {
-		const struct key_version *v = &ring->v[i];
-		struct keys_version_info *o = &out[n++];
-
-		memcpy(o->kid, v->kid, sizeof(o->kid));
-		o->state = v->state;
-		o->created = v->created;
-		o->not_before = v->not_before;
-		o->not_after = v->not_after;
-		memcpy(o->fingerprint, v->fpr, sizeof(o->fingerprint));
-		o->has_public = v->has_pub;
-		memcpy(o->public_key, v->pub, sizeof(o->public_key));
+		version_info(&ring->v[i], &out[n++]);
 	}
 	*ret = out;
 	*ret_n = n;
@@ -1904,6 +1914,19 @@ int keys_list(const struct mas_keys *k, uint64_t now, struct keys_list_entry **r
 	*ret = out;
 	*ret_n = k->n_rings;
 	return 0;
+}
+
+size_t keys_overdue(const struct mas_keys *k, uint64_t now)
+{
+	struct keys_list_entry *e;
+	size_t n = 0, c = 0;
+
+	if (keys_list(k, now, &e, &n) < 0)
+		return 0;
+	for (size_t i = 0; i < n; i++)
+		c += e[i].overdue;
+	free(e);
+	return c;
 }
 
 static void fmt_duration(char *out, size_t size, uint64_t s)

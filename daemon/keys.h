@@ -37,11 +37,16 @@ typedef int (*keys_audit_fn)(void *userdata, const char *message_id, int priorit
 			     const char *message, const struct audit_field *fields,
 			     size_t n_fields);
 
-/* Called before a keyring's active version changes (old_kid NULL for the first one), so a user of
- * the key (the audit writer) can checkpoint under the old key and announce the new one. A
- * negative return aborts that transition; it is retried on the next tick. */
-typedef int (*keys_before_activate_fn)(void *userdata, const char *key_name, const char *old_kid,
-				       const char *new_kid);
+struct keys_version_info;
+
+/* Called before a keyring's active version changes, so a user of the key (the audit writer) can
+ * checkpoint and sign the announcement of new_v (its kid and, for Ed25519, its public key) with
+ * the old key, which keys_material_get(k, name, old_v->kid, ...) still returns. old_v is NULL for
+ * a first version. A negative return aborts that transition; it is retried after 60 s. Do not
+ * call keys_tick/keys_rotate from it. */
+typedef int (*keys_before_activate_fn)(void *userdata, const char *key_name,
+				       const struct keys_version_info *old_v,
+				       const struct keys_version_info *new_v);
 
 /* Test hook: called with a step name at each point a kill -9 is interesting (see keys.c). */
 typedef void (*keys_crash_fn)(void *userdata, const char *step);
@@ -141,6 +146,9 @@ int keys_list(const struct mas_keys *k, uint64_t now, struct keys_list_entry **r
 /* Print a keys_list() result as an aligned table, or as one JSON document (CONTRACT --json). */
 int keys_cli_format(FILE *out, const struct keys_list_entry *e, size_t n, uint64_t now,
 		    unsigned flags);
+
+/* How many keyrings are overdue (masctl status, the journal warning): see keys_list_entry. */
+size_t keys_overdue(const struct mas_keys *k, uint64_t now);
 
 const char *keys_type_name(enum mas_key_type t); /* "hs256", "aes-256-gcm", "ed25519" */
 const char *keys_state_name(enum keys_state s);

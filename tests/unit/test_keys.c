@@ -414,14 +414,23 @@ static void test_rotate_on_demand(void **state)
 }
 
 /* The audit-signing shape: ed25519, masd alone uses it (no lead), previous destroyed at once. */
-static int before_cb(void *ud, const char *name, const char *old_kid, const char *new_kid)
+static int before_cb(void *ud, const char *name, const struct keys_version_info *old_v,
+		     const struct keys_version_info *new_v)
 {
 	struct fx *x = ud;
 
 	x->before_calls++;
-	snprintf(x->before_old, sizeof(x->before_old), "%s", old_kid ? old_kid : "(null)");
-	snprintf(x->before_new, sizeof(x->before_new), "%s", new_kid);
+	snprintf(x->before_old, sizeof(x->before_old), "%s", old_v ? old_v->kid : "(null)");
+	snprintf(x->before_new, sizeof(x->before_new), "%s", new_v->kid);
 	assert_string_equal(name, "audit");
+	assert_true(new_v->has_public); /* the writer signs the new public key with the old key */
+	if (old_v) {
+		struct keys_material m;
+
+		assert_int_equal(old_v->state, KEYS_ACTIVE);
+		assert_int_equal(keys_material_get(x->k, name, old_v->kid, &m), 0);
+		keys_material_clear(&m);
+	}
 	return x->before_ret;
 }
 
@@ -477,6 +486,74 @@ static void test_audit_signing_ring(void **state)
 	assert_int_equal(n_versions(x, "audit"), 1);
 	assert_int_equal(keys_material_get(x->k, "audit", a, &m), -ENOKEY);
 	assert_false(exists("%s/keys/audit/%s.secret", x->state, a));
+}
+
+/* Point 7 end to end, as the audit writer would do it: before each activation, sign the new
+ * public key with the old private key; a verifier holding only the first public key can then
+ * follow the chain of keys. keep_previous_for 0: each old private key is erased at the switch. */
+struct chain {
+	struct mas_keys *k;
+	uint8_t pubs[8][32];
+	uint8_t sigs[8][64];
+	size_t n;
+};
+
+static int chain_cb(void *ud, const char *name, const struct keys_version_info *old_v,
+		    const struct keys_version_info *new_v)
+{
+	struct chain *c = ud;
+	struct keys_material m;
+	EVP_MD_CTX *md;
+	EVP_PKEY *pk;
+	size_t siglen = 64;
+
+	if (!old_v) {
+		memcpy(c->pubs[c->n++], new_v->public_key, 32);
+		return 0;
+	}
+	assert_int_equal(keys_material_get(c->k, name, old_v->kid, &m), 0);
+	pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, m.bytes, m.len);
+	keys_material_clear(&m);
+	md = EVP_MD_CTX_new();
+	assert_int_equal(EVP_DigestSignInit(md, NULL, NULL, NULL, pk), 1);
+	assert_int_equal(EVP_DigestSign(md, c->sigs[c->n], &siglen, new_v->public_key, 32), 1);
+	EVP_MD_CTX_free(md);
+	EVP_PKEY_free(pk);
+	memcpy(c->pubs[c->n++], new_v->public_key, 32);
+	return 0;
+}
+
+static void test_audit_writer_key_chain(void **state)
+{
+	struct fx *x = *state;
+	struct chain c = { 0 };
+
+	x->conf[0].name = "audit";
+	x->conf[0].type = MAS_KEY_ED25519;
+	x->conf[0].rotate_every_s = DAY;
+	x->conf[0].keep_previous_for_s = 0;
+	x->conf[0].n_deliver_to = 0;
+	fx_open(x, T0);
+	c.k = x->k;
+	keys_set_before_activate(x->k, chain_cb, &c);
+	for (int d = 0; d < 4; d++)
+		assert_true(keys_tick(x->k, T0 + (uint64_t)d * DAY) > 0);
+	assert_int_equal(c.n, 4);
+	assert_int_equal(n_versions(x, "audit"), 1); /* every old private key erased */
+	for (size_t i = 1; i < c.n; i++) {
+		EVP_PKEY *pk =
+			EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL, c.pubs[i - 1], 32);
+		EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+		assert_int_equal(EVP_DigestVerifyInit(md, NULL, NULL, NULL, pk), 1);
+		assert_int_equal(EVP_DigestVerify(md, c.sigs[i], 64, c.pubs[i], 32), 1);
+		/* and a forged link fails */
+		c.pubs[i][0] ^= 1;
+		assert_int_not_equal(EVP_DigestVerify(md, c.sigs[i], 64, c.pubs[i], 32), 1);
+		c.pubs[i][0] ^= 1;
+		EVP_MD_CTX_free(md);
+		EVP_PKEY_free(pk);
+	}
 }
 
 static void test_never_rotating_key(void **state)
@@ -550,7 +627,9 @@ static void test_failure_backoff_and_overdue(void **state)
 	assert_int_equal(keys_tick(x->k, due + 61 + 3600), -EIO);
 	assert_int_equal(count(x, MAS_MSGID_KEY_OVERDUE), 2);
 	x->before_ret = 0;
+	assert_int_equal(keys_overdue(x->k, due + 4000), 1);
 	assert_true(keys_tick(x->k, due + 4000) > 0);
+	assert_int_equal(keys_overdue(x->k, due + 4000), 0);
 	assert_int_equal(keys_next_due(x->k, due + 4000), due + 4000 + DAY);
 }
 
@@ -918,6 +997,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rotate_on_demand, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_signing_ring, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_writer_key_chain, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_never_rotating_key, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lead_clamped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_sink_failure_retried, setup, teardown),
