@@ -1354,8 +1354,9 @@ static uint64_t create_due(const struct key_ring *ring, const struct key_version
 	return act->not_before + ring->rotate_every - ring->lead;
 }
 
+/* KEY_OVERDUE: something due at `due` had not happened by now. At most hourly per ring. */
 static int emit_overdue(struct mas_keys *k, struct key_ring *ring, const struct key_version *act,
-			uint64_t now, const char *why)
+			uint64_t now, uint64_t due, const char *why)
 {
 	char msg[256], late[32];
 	struct audit_field f[] = {
@@ -1364,7 +1365,6 @@ static int emit_overdue(struct mas_keys *k, struct key_ring *ring, const struct 
 		{ "MAS_KEY_KID", act->kid },
 		{ "MAS_KEY_OVERDUE_S", late },
 	};
-	uint64_t due = act->not_before + ring->rotate_every - ring->lead;
 	uint64_t s = now > due ? now - due : 0;
 	int r;
 
@@ -1400,6 +1400,12 @@ static int ring_step(struct mas_keys *k, struct key_ring *ring, uint64_t now)
 	if (r != 0)
 		return r;
 	if (pend && pend->not_before <= now) {
+		if (now > sat_add(pend->not_before, OVERDUE_GRACE_S)) {
+			r = emit_overdue(k, ring, act, now, pend->not_before,
+					 "activation late: masd was not running");
+			if (r < 0)
+				return r;
+		}
 		r = ring_promote(k, ring, pend, now, NULL);
 		return r < 0 ? r : 1;
 	}
@@ -1412,7 +1418,8 @@ static int ring_step(struct mas_keys *k, struct key_ring *ring, uint64_t now)
 		if (nb < sat_add(now, ring->lead))
 			nb = sat_add(now, ring->lead);
 		if (late) {
-			r = emit_overdue(k, ring, act, now, "masd was not running; catching up");
+			r = emit_overdue(k, ring, act, now, due,
+					 "masd was not running; catching up");
 			if (r < 0)
 				return r;
 		}
@@ -1439,7 +1446,8 @@ static int ring_settle(struct mas_keys *k, struct key_ring *ring, uint64_t now)
 		/* a rotation that keeps failing while masd runs is overdue too: say so */
 		if (act && ring->rotate_every &&
 		    now > sat_add(act->not_before, ring->rotate_every + OVERDUE_GRACE_S))
-			(void)emit_overdue(k, ring, act, now, "the rotation keeps failing");
+			(void)emit_overdue(k, ring, act, now, act->not_before + ring->rotate_every,
+					   "the rotation keeps failing");
 		return r;
 	}
 	ring->retry_at = 0;

@@ -372,7 +372,9 @@ static void test_downtime_across_activation_and_window(void **state)
 	keys_tick(x->k, T0 + 30 * DAY - LEAD);
 	kid_at(x, "jwt", KEYS_PENDING, b);
 	fx_open(x, back);
+	x->n_recs = 0;
 	assert_int_equal(keys_tick(x->k, back), 1); /* promote only */
+	assert_int_equal(count(x, MAS_MSGID_KEY_OVERDUE), 1); /* activation was late */
 	assert_int_equal(state_of(x, "jwt", b), KEYS_ACTIVE);
 	/* tokens signed with a until masd came back stay verifiable for the full window */
 	assert_int_equal(state_of(x, "jwt", a), KEYS_RETIRING);
