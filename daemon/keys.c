@@ -1610,8 +1610,30 @@ static int ring_scrub_dir(struct key_ring *ring)
 	return r;
 }
 
-/* A committed version whose secret is missing or the wrong size cannot be delivered or used:
- * commit it as destroyed (audited with reason missing-secret); the next tick replaces it. */
+/* The secret file holds what the state committed: the fingerprint (and for Ed25519 the public
+ * key) derived from it agree with the state's. Catches a swapped or corrupted secret file. */
+static bool material_matches(const struct key_ring *ring, const struct key_version *v,
+			     const uint8_t *m)
+{
+	uint8_t pub[32];
+	char fpr[KEYS_FPR_LEN + 1];
+
+	if (ring->type == MAS_KEY_ED25519) {
+		EVP_PKEY *pk = EVP_PKEY_new_raw_private_key(EVP_PKEY_ED25519, NULL, m, 32);
+		size_t plen = sizeof(pub);
+		bool ok = pk && EVP_PKEY_get_raw_public_key(pk, pub, &plen) > 0 && plen == 32 &&
+			  memcmp(pub, v->pub, 32) == 0;
+
+		EVP_PKEY_free(pk);
+		if (!ok)
+			return false;
+	}
+	return fingerprint(ring, m, v->pub, fpr) == 0 && strcmp(fpr, v->fpr) == 0;
+}
+
+/* A committed version whose secret is missing, the wrong size or not the committed material
+ * cannot be delivered or used: commit it as destroyed (audited, reason missing-secret or
+ * bad-secret); the next tick replaces it. */
 static int ring_check_secrets(struct mas_keys *k, struct key_ring *ring)
 {
 	bool any = false;
@@ -1625,6 +1647,10 @@ static int ring_check_secrets(struct mas_keys *k, struct key_ring *ring)
 		if (read_secret(ring, v->kid, m) < 0) {
 			v->state = KEYS_DESTROYED;
 			snprintf(v->reason, sizeof(v->reason), "missing-secret");
+			any = true;
+		} else if (!material_matches(ring, v, m)) {
+			v->state = KEYS_DESTROYED;
+			snprintf(v->reason, sizeof(v->reason), "bad-secret");
 			any = true;
 		}
 		OPENSSL_cleanse(m, sizeof(m));

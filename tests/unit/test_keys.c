@@ -885,6 +885,17 @@ static void test_reconcile_leftovers(void **state)
 	kid_at(x, "jwt", KEYS_ACTIVE, b);
 	assert_string_not_equal(a, b);
 	assert_string_equal(last(x, MAS_MSGID_KEY_ROTATED)->reason, "recovery");
+
+	/* a secret file replaced by other bytes of the right size: detected by its fingerprint */
+	keys_close(x->k);
+	x->k = NULL;
+	snprintf(path, sizeof(path), "%s/keys/jwt/%s.secret", x->state, b);
+	write_file(path, "0123456789abcdef0123456789abcdef");
+	x->n_recs = 0;
+	fx_open(x, T0 + 3);
+	assert_int_equal(count(x, MAS_MSGID_KEY_DESTROYED), 1);
+	assert_string_equal(last(x, MAS_MSGID_KEY_DESTROYED)->reason, "bad-secret");
+	assert_int_equal(n_versions(x, "jwt"), 0);
 }
 
 static const char *const bad_states[] = {
