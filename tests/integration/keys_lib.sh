@@ -12,6 +12,10 @@ keys_setup() {
 		exit 77
 	fi
 	[ -x "$DRIVER" ] || { echo "no driver at $DRIVER" >&2; exit 1; }
+	if ! command -v useradd >/dev/null || ! command -v setpriv >/dev/null; then
+		echo "skip: needs useradd (passwd) and setpriv (util-linux)"
+		exit 77
+	fi
 	BASE=$(mktemp -d /tmp/masd-keys-test.XXXXXX)
 	chmod 0755 "$BASE"
 	STATE=$BASE/state

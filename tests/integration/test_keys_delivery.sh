@@ -84,8 +84,10 @@ sa=$(readlink "$ad/sign.current")
 expect_eacces "$A" read "$bd/$sa"
 grep -q 'BEGIN PRIVATE KEY' "$ad/$sa" || fail "ed25519 key is not PKCS#8 PEM"
 grep -q 'BEGIN PUBLIC KEY' "$ad/${sa%.key}.pub" || fail "no public key PEM"
-openssl pkey -in "$ad/$sa" -pubout 2>/dev/null | cmp -s - "$ad/${sa%.key}.pub" ||
-	fail "public key does not match the private key"
+if command -v openssl >/dev/null; then
+	openssl pkey -in "$ad/$sa" -pubout 2>/dev/null | cmp -s - "$ad/${sa%.key}.pub" ||
+		fail "public key does not match the private key"
+fi
 
 # the runtime dir is a tmpfs: wiped at reboot, delivered again on open (and audited)
 rm -rf "$RUN/keys"
