@@ -46,6 +46,7 @@
 #define OVERDUE_REPEAT_S 3600
 #define NAME_MAX_LEN 64
 #define REASON_MAX 16
+#define PUBLIC_DIR ".public"
 
 #define AUD_DELIVERED 0x1 /* KEY_DELIVERED records emitted for every agent */
 #define AUD_ACTIVATED 0x2 /* KEY_ROTATED record emitted */
@@ -1059,12 +1060,142 @@ static int sync_agent(struct mas_keys *k, size_t a)
 	return r;
 }
 
+/* RUNTIME/keys/.public: the public keys of every Ed25519 keyring, world-readable, so that any
+ * agent can verify what the agent holding the private key signed. Only public information is
+ * written here (derived from the state, no secret is read). Agent names cannot start with '.'. */
+static int sync_public(struct mas_keys *k)
+{
+	char dir[PATH_MAX], path[PATH_MAX], *idx = NULL, *old = NULL;
+	size_t ilen = 0, olen = 0, n_ed = 0;
+	bool first_ring = true;
+	struct dirent *de;
+	FILE *f;
+	DIR *d;
+	int r;
+
+	r = path_join(dir, sizeof(dir), k->run_root, PUBLIC_DIR);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < k->n_rings; i++)
+		n_ed += k->rings[i].type == MAS_KEY_ED25519;
+	if (n_ed == 0)
+		return remove_tree(dir);
+	if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return -errno;
+	if (chmod(dir, 0755) < 0)
+		return -errno;
+	f = open_memstream(&idx, &ilen);
+	if (!f)
+		return -ENOMEM;
+	fprintf(f, "{\"keys\":{");
+	for (size_t i = 0; i < k->n_rings && r == 0; i++) {
+		const struct key_ring *ring = &k->rings[i];
+		const struct key_version *act = cfind_state(ring, KEYS_ACTIVE);
+		bool first = true;
+
+		if (ring->type != MAS_KEY_ED25519)
+			continue;
+		fprintf(f, "%s\n", first_ring ? "" : ",");
+		first_ring = false;
+		json_str(f, ring->name);
+		fprintf(f, ":{\"type\":\"ed25519\",\"current\":");
+		if (act)
+			json_str(f, act->kid);
+		else
+			fprintf(f, "null");
+		fprintf(f, ",\"versions\":[");
+		for (size_t j = 0; j < ring->n_v && r == 0; j++) {
+			const struct key_version *v = &ring->v[j];
+			char pubhex[65];
+
+			if (!version_live(v))
+				continue;
+			hex(v->pub, 32, pubhex);
+			fprintf(f,
+				"%s{\"kid\":\"%s\",\"state\":\"%s\",\"not_before\":%" PRIu64
+				",\"not_after\":",
+				first ? "" : ",", v->kid, keys_state_name(v->state), v->not_before);
+			first = false;
+			if (v->not_after)
+				fprintf(f, "%" PRIu64, v->not_after);
+			else
+				fprintf(f, "null");
+			fprintf(f, ",\"file\":\"%s.%s.pub\",\"public_key\":\"%s\"}", ring->name,
+				v->kid, pubhex);
+			if (snprintf(path, sizeof(path), "%s/%s.%s.pub", dir, ring->name, v->kid) >=
+			    (int)sizeof(path)) {
+				r = -ENAMETOOLONG;
+			} else if (!is_regular(path)) {
+				EVP_PKEY *pk = EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, NULL,
+									   v->pub, 32);
+				BIO *bio = BIO_new(BIO_s_mem());
+				char *data;
+				long n;
+
+				if (!pk || !bio || !PEM_write_bio_PUBKEY(bio, pk) ||
+				    (n = BIO_get_mem_data(bio, &data)) <= 0)
+					r = -EIO;
+				else
+					r = fileio_write_atomic(path, data, (size_t)n, 0444,
+								(uid_t)-1, (gid_t)-1);
+				EVP_PKEY_free(pk);
+				BIO_free(bio);
+			}
+		}
+		fprintf(f, "]}");
+	}
+	fprintf(f, "}}\n");
+	if (fclose(f) != 0) {
+		free(idx);
+		return -ENOMEM;
+	}
+	if (r == 0)
+		r = path_join(path, sizeof(path), dir, "index.json");
+	if (r == 0 && !(fileio_read_all(path, STATE_MAX_BYTES, &old, &olen) == 0 && olen == ilen &&
+			memcmp(old, idx, ilen) == 0))
+		r = fileio_write_atomic(path, idx, ilen, 0444, (uid_t)-1, (gid_t)-1);
+	free(old);
+	free(idx);
+	if (r < 0)
+		return r;
+
+	/* anything else (destroyed versions, temp files) goes */
+	d = opendir(dir);
+	if (!d)
+		return -errno;
+	while ((de = readdir(d))) {
+		bool keep = strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0 ||
+			    strcmp(de->d_name, "index.json") == 0;
+
+		for (size_t i = 0; i < k->n_rings && !keep; i++) {
+			const struct key_ring *ring = &k->rings[i];
+			size_t nl = strlen(ring->name);
+
+			if (ring->type != MAS_KEY_ED25519 ||
+			    strncmp(de->d_name, ring->name, nl) != 0 || de->d_name[nl] != '.')
+				continue;
+			for (size_t j = 0; j < ring->n_v && !keep; j++)
+				keep = version_live(&ring->v[j]) &&
+				       strncmp(de->d_name + nl + 1, ring->v[j].kid, KEYS_KID_LEN) ==
+					       0 &&
+				       strcmp(de->d_name + nl + 1 + KEYS_KID_LEN, ".pub") == 0;
+		}
+		if (keep || path_join(path, sizeof(path), dir, de->d_name) < 0)
+			continue;
+		r = (de->d_type == DT_DIR ? remove_tree(path) : wipe_file(path)) ?: r;
+	}
+	closedir(d);
+	return r;
+}
+
 static int sync_ring_agents(struct mas_keys *k, const struct key_ring *ring)
 {
 	int r = 0;
 
 	for (size_t i = 0; i < ring->n_agents; i++)
 		r = sync_agent(k, ring->agents[i]) ?: r;
+	if (ring->type == MAS_KEY_ED25519)
+		r = sync_public(k) ?: r;
 	return r;
 }
 
@@ -1741,6 +1872,7 @@ static int remove_stale_agents(struct mas_keys *k)
 			continue;
 		for (size_t i = 0; i < k->n_agents; i++)
 			known |= strcmp(k->agents[i].name, de->d_name) == 0;
+		known |= strcmp(de->d_name, PUBLIC_DIR) == 0;
 		if (known || path_join(path, sizeof(path), k->run_root, de->d_name) < 0)
 			continue;
 		r = (de->d_type == DT_DIR ? remove_tree(path) : wipe_file(path)) ?: r;
@@ -1824,6 +1956,8 @@ int keys_open(const struct keys_options *o, uint64_t now, struct mas_keys **ret,
 	}
 	/* deliveries and unfinished audit records, after every ring is known */
 	r = remove_stale_agents(k);
+	if (r == 0)
+		r = sync_public(k);
 	if (r < 0)
 		goto fail;
 	for (size_t a = 0; a < k->n_agents; a++) {

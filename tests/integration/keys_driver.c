@@ -277,6 +277,36 @@ static int cmd_check(struct mas_keys *k, const char *state, const char *run)
 		for (size_t j = 0; j < nn; j++)
 			free(names[j]);
 	}
+	/* the world-readable public keys of Ed25519 keyrings: exactly the live versions */
+	{
+		char dir[2048];
+		bool any = false;
+
+		nn = 0;
+		for (size_t i = 0; i < n_keys; i++) {
+			struct keys_version_info *v;
+			size_t n;
+
+			if (keys[i].type != MAS_KEY_ED25519)
+				continue;
+			any = true;
+			keys_versions(k, keys[i].name, &v, &n);
+			for (size_t j = 0; j < n; j++)
+				if (asprintf(&names[nn++], "%s.%s.pub", keys[i].name, v[j].kid) < 0)
+					return 1;
+			free(v);
+		}
+		snprintf(dir, sizeof(dir), "%s/keys/.public", run);
+		if (any) {
+			names[nn++] = strdup("index.json");
+			ok &= dir_has_only(dir, names, nn);
+		} else if (access(dir, F_OK) == 0) {
+			printf(".public exists without Ed25519 keys\n");
+			ok = false;
+		}
+		for (size_t j = 0; j < nn; j++)
+			free(names[j]);
+	}
 	printf("%s\n", ok ? "consistent" : "INCONSISTENT");
 	return ok ? 0 : 1;
 }

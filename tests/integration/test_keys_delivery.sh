@@ -89,6 +89,20 @@ if command -v openssl >/dev/null; then
 		fail "public key does not match the private key"
 fi
 
+# public keys of Ed25519 keyrings are world-readable, so that any agent can verify a signature
+pd=$RUN/keys/.public
+"$DRIVER" --as "$B" read "$pd/${sa%.key}.pub" >/dev/null || fail "beta cannot read the public key"
+"$DRIVER" --as "$NOBODY" read "$pd/index.json" >/dev/null || fail "public index not readable"
+cmp -s "$pd/${sa%.key}.pub" "$ad/${sa%.key}.pub" || fail "public copy differs"
+grep -rq PRIVATE "$pd" && fail "private material in .public"
+[ "$(stat -c '%a %U' "$pd/${sa%.key}.pub")" = "444 root" ] || fail "public key mode"
+if command -v python3 >/dev/null; then
+	for f in "$ad/index.json" "$pd/index.json"; do
+		python3 -m json.tool "$f" >/dev/null || fail "$f is not valid JSON"
+	done
+	drv list $T0 json | python3 -m json.tool >/dev/null || fail "keys list --json is not JSON"
+fi
+
 # the runtime dir is a tmpfs: wiped at reboot, delivered again on open (and audited)
 rm -rf "$RUN/keys"
 drv check $((T0 + 60)) || fail "redelivery after runtime wipe"
