@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
@@ -92,8 +93,9 @@ static int check_access(struct conn *c, enum control_access need, const char *me
 		audit_emit(d->audit, MAS_MSGID_CONTROL_REFUSED, MAS_CAT_AUTHENTICATION, LOG_WARNING,
 			   msg, f, 3);
 	}
-	return sd_bus_error_setf(error, MAS_ERR_ACCESS_DENIED, "%s: permission denied (uid %u)",
-				 method, (unsigned)c->cred.uid);
+	return sd_bus_error_setf(error, MAS_ERR_ACCESS_DENIED, "permission denied (uid %u has %s)",
+				 (unsigned)c->cred.uid,
+				 have == CONTROL_NONE ? "no role" : "a read-only role");
 }
 
 static int method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -167,8 +169,6 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 		r = sd_bus_message_append(reply, "s", "rate_limits");
 	if (r >= 0 && caps)
 		r = sd_bus_message_append(reply, "s", "max_connections");
-	if (r >= 0 && d->policy && d->policy->n_keys)
-		r = sd_bus_message_append(reply, "s", "keys");
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	if (r >= 0)
@@ -179,9 +179,73 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	if (r >= 0)
+		r = sd_bus_message_append(
+			reply, "u",
+			d->keys ? (uint32_t)keys_overdue(d->keys, (uint64_t)time(NULL)) : 0);
+	if (r >= 0)
 		r = sd_bus_send(NULL, reply, NULL);
 	sd_bus_message_unref(reply);
 	return r;
+}
+
+static int method_keys_list(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct conn *c = userdata;
+	struct mas_daemon *d = c->ctl->d;
+	struct keys_list_entry *e = NULL;
+	sd_bus_message *reply = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = check_access(c, CONTROL_READ, "KeysList", error)) < 0)
+		return r;
+	if (d->keys && (r = keys_list(d->keys, (uint64_t)time(NULL), &e, &n)) < 0)
+		return r;
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(ssssttttttb)");
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = sd_bus_message_append(
+			reply, "(ssssttttttb)", e[i].name, keys_type_name(e[i].type),
+			e[i].active_kid, e[i].pending_kid, e[i].active_since, e[i].age_s,
+			e[i].next_rotation, e[i].rotate_every_s, e[i].keep_previous_for_s,
+			(uint64_t)e[i].n_versions, (int)e[i].overdue);
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+	free(e);
+	return r;
+}
+
+static int method_keys_rotate(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct conn *c = userdata;
+	struct mas_daemon *d = c->ctl->d;
+	const char *name;
+	uint32_t flags;
+	int r;
+
+	if ((r = check_access(c, CONTROL_ADMIN, "KeysRotate", error)) < 0)
+		return r;
+	if ((r = sd_bus_message_read(m, "su", &name, &flags)) < 0)
+		return r;
+	r = d->keys ? keys_rotate(d->keys, name, (uint64_t)time(NULL),
+				  flags & (KEYS_ROTATE_IMMEDIATE | KEYS_ROTATE_REVOKE)) :
+		      -ENOENT;
+	if (r == -ENOENT)
+		return sd_bus_error_setf(error, MAS_ERR_FAILED, "no key named '%s' in the policy",
+					 name);
+	if (r == -EBUSY)
+		return sd_bus_error_setf(error, MAS_ERR_FAILED,
+					 "key '%s' already has a pending version (use --now to "
+					 "activate it)",
+					 name);
+	if (r < 0)
+		return sd_bus_error_setf(error, MAS_ERR_FAILED, "rotating '%s': %s", name,
+					 strerror(-r));
+	return sd_bus_reply_method_return(m, "");
 }
 
 static int method_agents(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -258,25 +322,17 @@ static int method_events(sd_bus_message *m, void *userdata, sd_bus_error *error)
 		r = sd_bus_message_open_container(reply, 'a', "(ttssssssqsuust)");
 	for (size_t i = 0; r >= 0 && i < n; i++) {
 		const struct mas_event *e = &recs[i].e;
-		const char *agent = e->agent_id == MAS_NO_AGENT ? "(none)" : NULL, *dest = "-";
 		char addr[64], comm[MAS_COMM_LEN + 1];
 
-		for (size_t k = 0; !agent && k < d->n_names; k++)
-			if (d->names[k].id == e->agent_id)
-				agent = d->names[k].name;
-		for (size_t g = 0; e->dest != MAS_NO_DEST && g < DAEMON_GENERATIONS; g++)
-			if (d->gens[g].dests && d->gens[g].generation == e->generation &&
-			    e->dest < d->gens[g].n)
-				dest = d->gens[g].dests[e->dest];
 		events_format_addr(e, addr, sizeof(addr));
 		memcpy(comm, e->comm, MAS_COMM_LEN);
 		comm[MAS_COMM_LEN] = '\0';
 		r = sd_bus_message_append(reply, "(ttssssssqsuust)", recs[i].seq,
-					  recs[i].realtime_usec, agent ? agent : "(unknown)",
+					  recs[i].realtime_usec, recs[i].agent,
 					  events_verdict_name(e->verdict),
 					  events_reason_name(e->reason), events_hook_name(e->hook),
-					  events_proto_name(e->protocol), addr, e->port, dest,
-					  e->pid, e->uid, comm, e->generation);
+					  events_proto_name(e->protocol), addr, e->port,
+					  recs[i].dest, e->pid, e->uid, comm, e->generation);
 	}
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
@@ -307,7 +363,11 @@ static const sd_bus_vtable control_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_METHOD("Apply", "ss", "t", method_apply, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Show", "", "sst", method_show, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD("Status", "", "sttuuttssbasa(st)", method_status, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Status", "", "sttuuttssbasa(st)u", method_status,
+		      SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("KeysList", "", "a(ssssttttttb)", method_keys_list,
+		      SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("KeysRotate", "su", "", method_keys_rotate, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Agents", "", "a(sssssttttt)", method_agents, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Events", "tu", "ta(ttssssssqsuust)", method_events,
 		      SD_BUS_VTABLE_UNPRIVILEGED),

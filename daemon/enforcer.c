@@ -433,7 +433,8 @@ int enforcer_teardown(struct mas_enforcer *e)
 	for (size_t i = 0; i < sizeof(link_names) / sizeof(link_names[0]); i++) {
 		struct bpf_link *link;
 
-		if (pin_path(path, sizeof(path), e->bpffs_dir, link_names[i]) < 0)
+		if (pin_path(path, sizeof(path), e->bpffs_dir, link_names[i]) < 0 ||
+		    access(path, F_OK) < 0)
 			continue;
 		link = bpf_link__open(path);
 		if (!link)

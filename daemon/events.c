@@ -147,8 +147,8 @@ static const char *msgid_of(uint8_t verdict)
 static void journal_event(struct mas_events *ev, const struct mas_event_rec *rec)
 {
 	const struct mas_event *e = &rec->e;
-	char addr[64], port[8], pid[16], uid[16], cg[24], gen[24], comm[MAS_COMM_LEN + 1], msg[256];
-	const char *agent = agent_name(ev, e->agent_id), *dest = dest_name(ev, e);
+	char addr[64], port[8], pid[16], uid[16], cg[24], gen[24], comm[MAS_COMM_LEN + 1], msg[512];
+	const char *agent = rec->agent, *dest = rec->dest;
 
 	events_format_addr(e, addr, sizeof(addr));
 	snprintf(port, sizeof(port), "%u", e->port);
@@ -202,6 +202,8 @@ void events_handle(struct mas_events *ev, const struct mas_event *e)
 	rec->seq = ++ev->seq;
 	rec->realtime_usec = realtime_of(e->ts_ns);
 	rec->e = *e;
+	snprintf(rec->agent, sizeof(rec->agent), "%s", agent_name(ev, e->agent_id));
+	snprintf(rec->dest, sizeof(rec->dest), "%s", dest_name(ev, e));
 	if (fl->agent_id != e->agent_id && fl->sent == 0 && fl->suppressed == 0)
 		fl->agent_id = e->agent_id;
 	if (fl->sent >= ev->o.journal_rate) {

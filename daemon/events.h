@@ -15,10 +15,14 @@
 
 struct mas_events;
 
+#define EVENTS_NAME_MAX 64
+
 struct mas_event_rec {
 	uint64_t seq; /* 1, 2, ... in arrival order */
 	uint64_t realtime_usec;
 	struct mas_event e;
+	char agent[EVENTS_NAME_MAX]; /* names as they were when the decision was made */
+	char dest[EVENTS_NAME_MAX];
 };
 
 /* Names for ids in events; they may return NULL for an id that is unknown. */

@@ -21,6 +21,7 @@
 #include "policy.h"
 
 #define MAS_POLICY_MAX_DEPTH 16 /* mappings and sequences inside each other */
+#define MAS_POLICY_MAX_NODES (1u << 18) /* values of any kind: bounds the memory a file can cost */
 #define MAS_NAME_MAX 63
 #define MAS_USER_NAME_MAX 32
 #define MAS_UNIT_NAME_MAX 255
@@ -35,7 +36,18 @@
 #define MAS_FOUND_MAX 48 /* characters of a scalar quoted in a message */
 #define MAS_PATH_MAX 256
 
+/* A finished section's names, sorted: references are looked up in O(log n), so a 4 MiB file of
+ * references costs milliseconds, not seconds. */
+struct name_index {
+	const char **names; /* sorted */
+	size_t *pos; /* pos[i]: the index of names[i] in its section */
+	size_t n;
+};
+
+enum { IX_DESTS, IX_CLASSES, IX_PERMS, IX_ROLES, IX_AGENTS, IX_N };
+
 struct ctx {
+	struct name_index ix[IX_N];
 	yaml_document_t *doc;
 	const char *file;
 	struct mas_error *err;
@@ -525,13 +537,76 @@ static int find_role(const struct mas_policy *p, const char *name)
 	return FIND_BY_NAME(p->roles, p->n_roles, name);
 }
 
-/* A sequence of names resolved to indexes by find(); each name once. */
+static int name_order(const void *a, const void *b, void *arg)
+{
+	const char **names = arg;
+
+	return strcmp(names[*(const size_t *)a], names[*(const size_t *)b]);
+}
+
+/* Index the n entries of a finished section (each starts with its name). */
+static int index_build(struct ctx *c, int which, const void *arr, size_t n, size_t size)
+{
+	struct name_index *ix = &c->ix[which];
+	const char **unsorted;
+	size_t i;
+
+	unsorted = calloc(n + 1, sizeof(*unsorted));
+	ix->names = calloc(n + 1, sizeof(*ix->names));
+	ix->pos = calloc(n + 1, sizeof(*ix->pos));
+	if (!unsorted || !ix->names || !ix->pos) {
+		free(unsorted);
+		return fail_oom(c);
+	}
+	for (i = 0; i < n; i++) {
+		unsorted[i] = *(char *const *)((const char *)arr + i * size);
+		ix->pos[i] = i;
+	}
+	qsort_r(ix->pos, n, sizeof(*ix->pos), name_order, unsorted);
+	for (i = 0; i < n; i++)
+		ix->names[i] = unsorted[ix->pos[i]];
+	ix->n = n;
+	free(unsorted);
+	return 0;
+}
+
+/* The section index of name in a finished section, -1 when absent. */
+static int index_find(const struct ctx *c, int which, const char *name)
+{
+	const struct name_index *ix = &c->ix[which];
+	size_t lo = 0, hi = ix->n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int cmp = strcmp(name, ix->names[mid]);
+
+		if (cmp == 0)
+			return (int)ix->pos[mid];
+		if (cmp < 0)
+			hi = mid;
+		else
+			lo = mid + 1;
+	}
+	return -1;
+}
+
+static void index_free(struct ctx *c)
+{
+	size_t i;
+
+	for (i = 0; i < IX_N; i++) {
+		free(c->ix[i].names);
+		free(c->ix[i].pos);
+	}
+}
+
+/* A sequence of names of a finished section resolved to indexes; each name once. */
 static int get_refs(struct ctx *c, const yaml_node_t *seq, const char *plural, const char *what,
-		    int (*find)(const struct mas_policy *, const char *), size_t **ret,
-		    size_t *ret_n)
+		    int which, size_t **ret, size_t *ret_n)
 {
 	yaml_node_item_t *it;
-	size_t n = 0, j;
+	bool *seen;
+	size_t n = 0;
 	int r;
 
 	r = want_seq(c, seq, 0, MAS_MAX_LIST, plural);
@@ -540,20 +615,24 @@ static int get_refs(struct ctx *c, const yaml_node_t *seq, const char *plural, c
 	*ret = calloc(seq_len(seq) + 1, sizeof(**ret));
 	if (!*ret)
 		return fail_oom(c);
+	seen = calloc(c->ix[which].n + 1, sizeof(*seen));
+	if (!seen)
+		return fail_oom(c);
 	for (it = seq->data.sequence.items.start; it < seq->data.sequence.items.top; it++, n++) {
 		yaml_node_t *e = node_at(c, *it);
 		size_t old = path_index(c, n);
-		int idx = is_text(e) ? find(c->p, scalar(e)) : -1;
+		int idx = is_text(e) ? index_find(c, which, scalar(e)) : -1;
 
-		if (idx < 0)
-			return fail(c, e, "%s", what);
-		for (j = 0; j < n; j++)
-			if ((*ret)[j] == (size_t)idx)
-				return fail(c, e, "each name once");
+		if (idx < 0 || seen[idx]) {
+			free(seen);
+			return idx < 0 ? fail(c, e, "%s", what) : fail(c, e, "each name once");
+		}
+		seen[idx] = true;
 		(*ret)[n] = (size_t)idx;
 		*ret_n = n + 1;
 		path_pop(c, old);
 	}
+	free(seen);
 	return 0;
 }
 
@@ -688,31 +767,37 @@ bad:
 
 static int parse_destination(struct ctx *c, struct mas_destination *d, const yaml_node_t *map)
 {
-	struct field f[] = { { .key = "hosts" },	  { .key = "cidrs" },
-			     { .key = "ports" },	  { .key = "protocols" },
-			     { .key = "class" },	  { .key = "protected" },
-			     { .key = "max_connections" } };
+	enum { D_HOSTS, D_CIDRS, D_PORTS, D_PROTOCOLS, D_CLASS, D_PROTECTED, D_MAX_CONN, D_N };
+	struct field f[D_N] = {
+		[D_HOSTS] = { .key = "hosts" },
+		[D_CIDRS] = { .key = "cidrs" },
+		[D_PORTS] = { .key = "ports" },
+		[D_PROTOCOLS] = { .key = "protocols" },
+		[D_CLASS] = { .key = "class" },
+		[D_PROTECTED] = { .key = "protected" },
+		[D_MAX_CONN] = { .key = "max_connections" },
+	};
 	yaml_node_item_t *it;
 	size_t i, old;
 	int r;
 
-	r = take_fields(c, map, f, sizeof(f) / sizeof(f[0]));
+	r = take_fields(c, map, f, D_N);
 	if (r < 0)
 		return r;
 	d->protocols = MAS_PROTO_TCP;
 	d->class_idx = -1;
 
-	if (f[0].val) {
+	if (f[D_HOSTS].val) {
 		old = path_key(c, "hosts");
-		r = want_seq(c, f[0].val, 1, MAS_MAX_LIST, "host names");
+		r = want_seq(c, f[D_HOSTS].val, 1, MAS_MAX_LIST, "host names");
 		if (r < 0)
 			return r;
-		d->hosts = calloc(seq_len(f[0].val), sizeof(*d->hosts));
+		d->hosts = calloc(seq_len(f[D_HOSTS].val), sizeof(*d->hosts));
 		if (!d->hosts)
 			return fail_oom(c);
 		i = 0;
-		for (it = f[0].val->data.sequence.items.start;
-		     it < f[0].val->data.sequence.items.top; it++, i++) {
+		for (it = f[D_HOSTS].val->data.sequence.items.start;
+		     it < f[D_HOSTS].val->data.sequence.items.top; it++, i++) {
 			yaml_node_t *e = node_at(c, *it);
 			size_t o = path_index(c, i);
 
@@ -726,17 +811,17 @@ static int parse_destination(struct ctx *c, struct mas_destination *d, const yam
 		}
 		path_pop(c, old);
 	}
-	if (f[1].val) {
+	if (f[D_CIDRS].val) {
 		old = path_key(c, "cidrs");
-		r = want_seq(c, f[1].val, 1, MAS_MAX_CIDRS, "addresses or prefixes");
+		r = want_seq(c, f[D_CIDRS].val, 1, MAS_MAX_CIDRS, "addresses or prefixes");
 		if (r < 0)
 			return r;
-		d->cidrs = calloc(seq_len(f[1].val), sizeof(*d->cidrs));
+		d->cidrs = calloc(seq_len(f[D_CIDRS].val), sizeof(*d->cidrs));
 		if (!d->cidrs)
 			return fail_oom(c);
 		i = 0;
-		for (it = f[1].val->data.sequence.items.start;
-		     it < f[1].val->data.sequence.items.top; it++, i++) {
+		for (it = f[D_CIDRS].val->data.sequence.items.start;
+		     it < f[D_CIDRS].val->data.sequence.items.top; it++, i++) {
 			size_t o = path_index(c, i);
 
 			r = get_cidr(c, node_at(c, *it), &d->cidrs[i]);
@@ -747,20 +832,20 @@ static int parse_destination(struct ctx *c, struct mas_destination *d, const yam
 		}
 		path_pop(c, old);
 	}
-	if (!f[0].val && !f[1].val)
+	if (!f[D_HOSTS].val && !f[D_CIDRS].val)
 		return fail_mark(c, map->start_mark, "neither hosts nor cidrs",
 				 "hosts, cidrs or both");
-	if (f[2].val) {
+	if (f[D_PORTS].val) {
 		old = path_key(c, "ports");
-		r = want_seq(c, f[2].val, 1, MAS_MAX_RULES, "ports");
+		r = want_seq(c, f[D_PORTS].val, 1, MAS_MAX_RULES, "ports");
 		if (r < 0)
 			return r;
-		d->ports = calloc(seq_len(f[2].val), sizeof(*d->ports));
+		d->ports = calloc(seq_len(f[D_PORTS].val), sizeof(*d->ports));
 		if (!d->ports)
 			return fail_oom(c);
 		i = 0;
-		for (it = f[2].val->data.sequence.items.start;
-		     it < f[2].val->data.sequence.items.top; it++, i++) {
+		for (it = f[D_PORTS].val->data.sequence.items.start;
+		     it < f[D_PORTS].val->data.sequence.items.top; it++, i++) {
 			size_t o = path_index(c, i);
 
 			r = get_port(c, node_at(c, *it), &d->ports[i]);
@@ -771,15 +856,15 @@ static int parse_destination(struct ctx *c, struct mas_destination *d, const yam
 		}
 		path_pop(c, old);
 	}
-	if (f[3].val) {
+	if (f[D_PROTOCOLS].val) {
 		old = path_key(c, "protocols");
-		r = want_seq(c, f[3].val, 1, MAS_MAX_LIST, "protocols");
+		r = want_seq(c, f[D_PROTOCOLS].val, 1, MAS_MAX_LIST, "protocols");
 		if (r < 0)
 			return r;
 		d->protocols = 0;
 		i = 0;
-		for (it = f[3].val->data.sequence.items.start;
-		     it < f[3].val->data.sequence.items.top; it++, i++) {
+		for (it = f[D_PROTOCOLS].val->data.sequence.items.start;
+		     it < f[D_PROTOCOLS].val->data.sequence.items.top; it++, i++) {
 			yaml_node_t *e = node_at(c, *it);
 			size_t o = path_index(c, i);
 
@@ -793,23 +878,25 @@ static int parse_destination(struct ctx *c, struct mas_destination *d, const yam
 		}
 		path_pop(c, old);
 	}
-	if (f[4].val) {
+	if (f[D_CLASS].val) {
 		old = path_key(c, "class");
-		d->class_idx = is_text(f[4].val) ? find_class(c->p, scalar(f[4].val)) : -1;
+		d->class_idx = is_text(f[D_CLASS].val) ?
+				       index_find(c, IX_CLASSES, scalar(f[D_CLASS].val)) :
+				       -1;
 		if (d->class_idx < 0)
-			return fail(c, f[4].val, "a class named in rate_limits");
+			return fail(c, f[D_CLASS].val, "a class named in rate_limits");
 		path_pop(c, old);
 	}
-	if (f[5].val) {
+	if (f[D_PROTECTED].val) {
 		old = path_key(c, "protected");
-		r = get_bool(c, f[5].val, &d->protected_);
+		r = get_bool(c, f[D_PROTECTED].val, &d->protected_);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
 	}
-	if (f[6].val) {
+	if (f[D_MAX_CONN].val) {
 		old = path_key(c, "max_connections");
-		r = get_u32(c, f[6].val, 1, 65535, &d->max_connections);
+		r = get_u32(c, f[D_MAX_CONN].val, 1, 65535, &d->max_connections);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
@@ -859,7 +946,8 @@ static int parse_destinations(struct ctx *c, const yaml_node_t *map)
 			return r;
 		path_pop(c, old);
 	}
-	return 0;
+	return index_build(c, IX_DESTS, p->destinations, p->n_destinations,
+			   sizeof(*p->destinations));
 }
 
 static int parse_rate_limits(struct ctx *c, const yaml_node_t *map)
@@ -876,10 +964,13 @@ static int parse_rate_limits(struct ctx *c, const yaml_node_t *map)
 		return fail_oom(c);
 	FOR_EACH_PAIR(pair, map)
 	{
-		struct field f[] = { { .key = "requests_per_minute" },
-				     { .key = "burst_size" },
-				     { .key = "bytes_per_second" },
-				     { .key = "burst_bytes" } };
+		enum { R_RPM, R_BURST, R_BPS, R_BURST_BYTES, R_N };
+		struct field f[R_N] = {
+			[R_RPM] = { .key = "requests_per_minute" },
+			[R_BURST] = { .key = "burst_size" },
+			[R_BPS] = { .key = "bytes_per_second" },
+			[R_BURST_BYTES] = { .key = "burst_bytes" },
+		};
 		yaml_node_t *k = node_at(c, pair->key), *v = node_at(c, pair->value);
 		struct mas_rate_class *rc = &p->rate_limits[p->n_rate_limits];
 		size_t old, o;
@@ -896,54 +987,51 @@ static int parse_rate_limits(struct ctx *c, const yaml_node_t *map)
 		rc->pos.col = (unsigned)k->start_mark.column + 1;
 		p->n_rate_limits++;
 		old = path_key(c, rc->name);
-		r = take_fields(c, v, f, 4);
+		r = take_fields(c, v, f, R_N);
 		if (r < 0)
 			return r;
-		if (!f[0].val) {
+		if (!f[R_RPM].val) {
 			path_key(c, "requests_per_minute");
 			return fail_mark(c, v->start_mark, "nothing", "an integer from 1 to %u",
 					 MAS_RATE_MAX);
 		}
-		if (!f[1].val) {
+		if (!f[R_BURST].val) {
 			path_key(c, "burst_size");
 			return fail_mark(c, v->start_mark, "nothing", "an integer from 1 to %u",
 					 MAS_RATE_MAX);
 		}
 		o = path_key(c, "requests_per_minute");
-		r = get_u32(c, f[0].val, 1, MAS_RATE_MAX, &rc->requests_per_minute);
+		r = get_u32(c, f[R_RPM].val, 1, MAS_RATE_MAX, &rc->requests_per_minute);
 		if (r < 0)
 			return r;
 		path_pop(c, o);
 		o = path_key(c, "burst_size");
-		r = get_u32(c, f[1].val, 1, MAS_RATE_MAX, &rc->burst_size);
+		r = get_u32(c, f[R_BURST].val, 1, MAS_RATE_MAX, &rc->burst_size);
 		if (r < 0)
 			return r;
 		path_pop(c, o);
-		if (f[2].val) {
+		if (f[R_BPS].val) {
 			o = path_key(c, "bytes_per_second");
-			r = get_uint(c, f[2].val, 1, MAS_BYTES_MAX, &rc->bytes_per_second);
+			r = get_uint(c, f[R_BPS].val, 1, MAS_BYTES_MAX, &rc->bytes_per_second);
 			if (r < 0)
 				return r;
 			path_pop(c, o);
 			rc->burst_bytes = rc->bytes_per_second;
 		}
-		if (f[3].val) {
+		if (f[R_BURST_BYTES].val) {
 			o = path_key(c, "burst_bytes");
-			if (!f[2].val)
-				return fail(c, f[3].val, "bytes_per_second beside burst_bytes");
-			r = get_uint(c, f[3].val, 1, MAS_BYTES_MAX, &rc->burst_bytes);
+			if (!f[R_BPS].val)
+				return fail(c, f[R_BURST_BYTES].val,
+					    "bytes_per_second beside burst_bytes");
+			r = get_uint(c, f[R_BURST_BYTES].val, 1, MAS_BYTES_MAX, &rc->burst_bytes);
 			if (r < 0)
 				return r;
 			path_pop(c, o);
 		}
 		path_pop(c, old);
 	}
-	return 0;
-}
-
-static int find_dest_ref(const struct mas_policy *p, const char *name)
-{
-	return policy_find_destination(p, name);
+	return index_build(c, IX_CLASSES, p->rate_limits, p->n_rate_limits,
+			   sizeof(*p->rate_limits));
 }
 
 static int parse_permissions(struct ctx *c, const yaml_node_t *map)
@@ -979,15 +1067,16 @@ static int parse_permissions(struct ctx *c, const yaml_node_t *map)
 		p->n_permissions++;
 		old = path_key(c, pm->name);
 		r = get_refs(c, v, "destination names", "a destination named in destinations",
-			     find_dest_ref, &pm->dests, &pm->n_dests);
+			     IX_DESTS, &pm->dests, &pm->n_dests);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
 	}
-	return 0;
+	return index_build(c, IX_PERMS, p->permissions, p->n_permissions, sizeof(*p->permissions));
 }
 
-static int parse_roles(struct ctx *c, const yaml_node_t *map)
+/* seen: one flag per permission, for the role being read */
+static int parse_roles_seen(struct ctx *c, const yaml_node_t *map, bool *seen)
 {
 	struct mas_policy *p = c->p;
 	yaml_node_pair_t *pair;
@@ -1005,7 +1094,7 @@ static int parse_roles(struct ctx *c, const yaml_node_t *map)
 		yaml_node_t *k = node_at(c, pair->key), *v = node_at(c, pair->value);
 		struct mas_role *ro = &p->roles[p->n_roles];
 		yaml_node_item_t *it;
-		size_t old, i = 0, j;
+		size_t old, i = 0;
 
 		r = want_name_key(c, k);
 		if (r < 0)
@@ -1025,6 +1114,7 @@ static int parse_roles(struct ctx *c, const yaml_node_t *map)
 		ro->perms = calloc(seq_len(v) + 1, sizeof(*ro->perms));
 		if (!ro->perms)
 			return fail_oom(c);
+		memset(seen, 0, (p->n_permissions + 1) * sizeof(*seen));
 		for (it = v->data.sequence.items.start; it < v->data.sequence.items.top;
 		     it++, i++) {
 			yaml_node_t *e = node_at(c, *it);
@@ -1038,18 +1128,30 @@ static int parse_roles(struct ctx *c, const yaml_node_t *map)
 				path_pop(c, o);
 				continue;
 			}
-			idx = is_text(e) ? find_permission(p, scalar(e)) : -1;
+			idx = is_text(e) ? index_find(c, IX_PERMS, scalar(e)) : -1;
 			if (idx < 0)
 				return fail(c, e, "%s", what);
-			for (j = 0; j < ro->n_perms; j++)
-				if (ro->perms[j] == (size_t)idx)
-					return fail(c, e, "each name once");
+			if (seen[idx])
+				return fail(c, e, "each name once");
+			seen[idx] = true;
 			ro->perms[ro->n_perms++] = (size_t)idx;
 			path_pop(c, o);
 		}
 		path_pop(c, old);
 	}
-	return 0;
+	return index_build(c, IX_ROLES, p->roles, p->n_roles, sizeof(*p->roles));
+}
+
+static int parse_roles(struct ctx *c, const yaml_node_t *map)
+{
+	bool *seen = calloc(c->p->n_permissions + 1, sizeof(*seen));
+	int r;
+
+	if (!seen)
+		return fail_oom(c);
+	r = parse_roles_seen(c, map, seen);
+	free(seen);
+	return r;
 }
 
 /* A systemd unit name an agent can run as: name.service, name@instance.service, .scope, .slice. */
@@ -1108,83 +1210,89 @@ static bool valid_cgroup(const char *s)
 
 static int parse_agent(struct ctx *c, struct mas_agent *a, const yaml_node_t *map)
 {
-	struct field f[] = { { .key = "unit" }, { .key = "cgroup" }, { .key = "user" },
-			     { .key = "role" }, { .key = "allow" },  { .key = "mode" } };
+	enum { A_UNIT, A_CGROUP, A_USER, A_ROLE, A_ALLOW, A_MODE, A_N };
+	struct field f[A_N] = {
+		[A_UNIT] = { .key = "unit" },	[A_CGROUP] = { .key = "cgroup" },
+		[A_USER] = { .key = "user" },	[A_ROLE] = { .key = "role" },
+		[A_ALLOW] = { .key = "allow" }, [A_MODE] = { .key = "mode" },
+	};
 	struct mas_policy *p = c->p;
 	size_t old, i;
 	int r;
 
-	r = take_fields(c, map, f, sizeof(f) / sizeof(f[0]));
+	r = take_fields(c, map, f, A_N);
 	if (r < 0)
 		return r;
 	a->mode = MAS_POLICY_INHERIT;
-	if (f[0].val && f[1].val) {
+	if (f[A_UNIT].val && f[A_CGROUP].val) {
 		old = path_key(c, "cgroup");
-		return fail_mark(c, f[1].keynode->start_mark, "both unit and cgroup",
+		return fail_mark(c, f[A_CGROUP].keynode->start_mark, "both unit and cgroup",
 				 "either unit or cgroup");
 	}
-	if (!f[0].val && !f[1].val)
+	if (!f[A_UNIT].val && !f[A_CGROUP].val)
 		return fail_mark(c, map->start_mark, "neither unit nor cgroup",
 				 "either unit or cgroup");
-	if (f[0].val) {
+	if (f[A_UNIT].val) {
 		old = path_key(c, "unit");
-		if (!is_text(f[0].val) || !valid_unit(scalar(f[0].val)))
-			return fail(c, f[0].val,
+		if (!is_text(f[A_UNIT].val) || !valid_unit(scalar(f[A_UNIT].val)))
+			return fail(c, f[A_UNIT].val,
 				    "a systemd unit name ending in .service, .scope or .slice");
 		for (i = 0; i + 1 < p->n_agents; i++)
-			if (p->agents[i].unit && !strcmp(p->agents[i].unit, scalar(f[0].val)))
-				return fail(c, f[0].val, "a unit no other agent has");
-		r = dup_str(c, f[0].val, &a->unit);
+			if (p->agents[i].unit && !strcmp(p->agents[i].unit, scalar(f[A_UNIT].val)))
+				return fail(c, f[A_UNIT].val, "a unit no other agent has");
+		r = dup_str(c, f[A_UNIT].val, &a->unit);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
 	}
-	if (f[1].val) {
+	if (f[A_CGROUP].val) {
 		old = path_key(c, "cgroup");
-		if (!is_text(f[1].val) || !valid_cgroup(scalar(f[1].val)))
-			return fail(c, f[1].val,
+		if (!is_text(f[A_CGROUP].val) || !valid_cgroup(scalar(f[A_CGROUP].val)))
+			return fail(c, f[A_CGROUP].val,
 				    "a path relative to the cgroup2 mount, "
 				    "without empty, . or .. components");
 		for (i = 0; i + 1 < p->n_agents; i++)
-			if (p->agents[i].cgroup && !strcmp(p->agents[i].cgroup, scalar(f[1].val)))
-				return fail(c, f[1].val, "a cgroup no other agent has");
-		r = dup_str(c, f[1].val, &a->cgroup);
+			if (p->agents[i].cgroup &&
+			    !strcmp(p->agents[i].cgroup, scalar(f[A_CGROUP].val)))
+				return fail(c, f[A_CGROUP].val, "a cgroup no other agent has");
+		r = dup_str(c, f[A_CGROUP].val, &a->cgroup);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
 	}
-	if (f[2].val) {
+	if (f[A_USER].val) {
 		old = path_key(c, "user");
-		if (!is_text(f[2].val) || !valid_name(scalar(f[2].val), MAS_USER_NAME_MAX))
-			return fail(c, f[2].val,
+		if (!is_text(f[A_USER].val) ||
+		    !valid_name(scalar(f[A_USER].val), MAS_USER_NAME_MAX))
+			return fail(c, f[A_USER].val,
 				    "a user name of [A-Za-z0-9_.-] not starting with . or -, "
 				    "at most %d characters",
 				    MAS_USER_NAME_MAX);
-		r = dup_str(c, f[2].val, &a->user);
+		r = dup_str(c, f[A_USER].val, &a->user);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
 	}
 	old = path_key(c, "role");
-	if (!f[3].val)
+	if (!f[A_ROLE].val)
 		return fail_mark(c, map->start_mark, "nothing", "a role named in roles");
-	r = is_text(f[3].val) ? find_role(p, scalar(f[3].val)) : -1;
+	r = is_text(f[A_ROLE].val) ? index_find(c, IX_ROLES, scalar(f[A_ROLE].val)) : -1;
 	if (r < 0)
-		return fail(c, f[3].val, "a role named in roles");
+		return fail(c, f[A_ROLE].val, "a role named in roles");
 	a->role = (size_t)r;
 	path_pop(c, old);
-	if (f[4].val) {
+	if (f[A_ALLOW].val) {
 		old = path_key(c, "allow");
-		r = get_refs(c, f[4].val, "destination names",
-			     "a destination named in destinations", find_dest_ref, &a->allow,
+		r = get_refs(c, f[A_ALLOW].val, "destination names",
+			     "a destination named in destinations", IX_DESTS, &a->allow,
 			     &a->n_allow);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
 	}
-	if (f[5].val) {
+	if (f[A_MODE].val) {
 		old = path_key(c, "mode");
-		r = get_mode(c, f[5].val, &a->mode);
+		r = get_mode(c, f[A_MODE].val, &a->mode);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
@@ -1227,7 +1335,7 @@ static int parse_agents(struct ctx *c, const yaml_node_t *map)
 			return r;
 		path_pop(c, old);
 	}
-	return 0;
+	return index_build(c, IX_AGENTS, p->agents, p->n_agents, sizeof(*p->agents));
 }
 
 /* ---- control ---- */
@@ -1352,7 +1460,7 @@ static int parse_control(struct ctx *c, const yaml_node_t *map)
 		r = want_name_key(c, k);
 		if (r < 0)
 			return r;
-		role = find_role(p, scalar(k));
+		role = index_find(c, IX_ROLES, scalar(k));
 		if (role < 0)
 			return fail(c, k, "a role named in roles");
 		for (j = 0; j < p->n_control; j++)
@@ -1390,50 +1498,61 @@ static int parse_audit(struct ctx *c, const yaml_node_t *map)
 {
 	static const char *const cats[] = { "ai_requests", "authentication", "data_changes",
 					    "agent_actions" };
-	struct field f[] = { { .key = "enabled" },
-			     { .key = "signed_logs" },
-			     { .key = "retention_days" },
-			     { .key = "include" },
-			     { .key = "checkpoint_records" },
-			     { .key = "checkpoint_seconds" } };
+	enum {
+		AU_ENABLED,
+		AU_SIGNED,
+		AU_RETENTION,
+		AU_INCLUDE,
+		AU_CP_RECORDS,
+		AU_CP_SECONDS,
+		AU_N
+	};
+	struct field f[AU_N] = {
+		[AU_ENABLED] = { .key = "enabled" },
+		[AU_SIGNED] = { .key = "signed_logs" },
+		[AU_RETENTION] = { .key = "retention_days" },
+		[AU_INCLUDE] = { .key = "include" },
+		[AU_CP_RECORDS] = { .key = "checkpoint_records" },
+		[AU_CP_SECONDS] = { .key = "checkpoint_seconds" },
+	};
 	struct mas_audit_conf *a = &c->p->audit;
 	yaml_node_item_t *it;
 	size_t old, i = 0, j;
 	int r;
 
-	r = take_fields(c, map, f, sizeof(f) / sizeof(f[0]));
+	r = take_fields(c, map, f, AU_N);
 	if (r < 0)
 		return r;
 	a->present = true;
-	if (f[0].val) {
+	if (f[AU_ENABLED].val) {
 		old = path_key(c, "enabled");
-		r = get_bool(c, f[0].val, &a->enabled);
+		r = get_bool(c, f[AU_ENABLED].val, &a->enabled);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
 	}
-	if (f[1].val) {
+	if (f[AU_SIGNED].val) {
 		old = path_key(c, "signed_logs");
-		r = get_bool(c, f[1].val, &a->signed_logs);
+		r = get_bool(c, f[AU_SIGNED].val, &a->signed_logs);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
 	}
-	if (f[2].val) {
+	if (f[AU_RETENTION].val) {
 		old = path_key(c, "retention_days");
-		r = get_u32(c, f[2].val, 1, MAS_RETENTION_MAX, &a->retention_days);
+		r = get_u32(c, f[AU_RETENTION].val, 1, MAS_RETENTION_MAX, &a->retention_days);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
 	}
-	if (f[3].val) {
+	if (f[AU_INCLUDE].val) {
 		old = path_key(c, "include");
-		r = want_seq(c, f[3].val, 0, MAS_MAX_LIST, "audit categories");
+		r = want_seq(c, f[AU_INCLUDE].val, 0, MAS_MAX_LIST, "audit categories");
 		if (r < 0)
 			return r;
 		a->include = 0;
-		for (it = f[3].val->data.sequence.items.start;
-		     it < f[3].val->data.sequence.items.top; it++, i++) {
+		for (it = f[AU_INCLUDE].val->data.sequence.items.start;
+		     it < f[AU_INCLUDE].val->data.sequence.items.top; it++, i++) {
 			yaml_node_t *e = node_at(c, *it);
 			size_t o = path_index(c, i);
 
@@ -1451,16 +1570,16 @@ static int parse_audit(struct ctx *c, const yaml_node_t *map)
 		}
 		path_pop(c, old);
 	}
-	if (f[4].val) {
+	if (f[AU_CP_RECORDS].val) {
 		old = path_key(c, "checkpoint_records");
-		r = get_u32(c, f[4].val, 1, MAS_RATE_MAX, &a->checkpoint_records);
+		r = get_u32(c, f[AU_CP_RECORDS].val, 1, MAS_RATE_MAX, &a->checkpoint_records);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
 	}
-	if (f[5].val) {
+	if (f[AU_CP_SECONDS].val) {
 		old = path_key(c, "checkpoint_seconds");
-		r = get_u32(c, f[5].val, 1, 3600, &a->checkpoint_seconds);
+		r = get_u32(c, f[AU_CP_SECONDS].val, 1, 3600, &a->checkpoint_seconds);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
@@ -1470,62 +1589,62 @@ static int parse_audit(struct ctx *c, const yaml_node_t *map)
 
 /* ---- keys ---- */
 
-static int find_agent_ref(const struct mas_policy *p, const char *name)
-{
-	return policy_find_agent(p, name);
-}
-
 static int parse_key(struct ctx *c, struct mas_key_conf *k, const yaml_node_t *map)
 {
-	struct field f[] = { { .key = "type" },
-			     { .key = "rotate_every" },
-			     { .key = "keep_previous_for" },
-			     { .key = "deliver_to" } };
+	enum { K_TYPE, K_ROTATE, K_KEEP, K_DELIVER, K_N };
+	struct field f[K_N] = {
+		[K_TYPE] = { .key = "type" },
+		[K_ROTATE] = { .key = "rotate_every" },
+		[K_KEEP] = { .key = "keep_previous_for" },
+		[K_DELIVER] = { .key = "deliver_to" },
+	};
 	const char *types = "hs256, aes-256-gcm or ed25519";
 	size_t old, i;
 	int r;
 
-	r = take_fields(c, map, f, 4);
+	r = take_fields(c, map, f, K_N);
 	if (r < 0)
 		return r;
 	old = path_key(c, "type");
-	if (!f[0].val)
+	if (!f[K_TYPE].val)
 		return fail_mark(c, map->start_mark, "nothing", "%s", types);
-	if (is_text(f[0].val) && !strcmp(scalar(f[0].val), "hs256"))
+	if (is_text(f[K_TYPE].val) && !strcmp(scalar(f[K_TYPE].val), "hs256"))
 		k->type = MAS_KEY_HS256;
-	else if (is_text(f[0].val) && !strcmp(scalar(f[0].val), "aes-256-gcm"))
+	else if (is_text(f[K_TYPE].val) && !strcmp(scalar(f[K_TYPE].val), "aes-256-gcm"))
 		k->type = MAS_KEY_AES256GCM;
-	else if (is_text(f[0].val) && !strcmp(scalar(f[0].val), "ed25519"))
+	else if (is_text(f[K_TYPE].val) && !strcmp(scalar(f[K_TYPE].val), "ed25519"))
 		k->type = MAS_KEY_ED25519;
 	else
-		return fail(c, f[0].val, "%s", types);
+		return fail(c, f[K_TYPE].val, "%s", types);
 	path_pop(c, old);
-	if (f[1].val) {
+	if (f[K_ROTATE].val) {
 		old = path_key(c, "rotate_every");
-		r = get_duration(c, f[1].val, &k->rotate_every_s);
+		r = get_duration(c, f[K_ROTATE].val, &k->rotate_every_s);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
 	}
-	if (f[2].val) {
+	if (f[K_KEEP].val) {
 		old = path_key(c, "keep_previous_for");
-		r = get_duration(c, f[2].val, &k->keep_previous_for_s);
+		r = get_duration(c, f[K_KEEP].val, &k->keep_previous_for_s);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
 	}
-	if (f[3].val) {
+	if (f[K_DELIVER].val) {
 		old = path_key(c, "deliver_to");
-		r = get_refs(c, f[3].val, "agent names", "an agent named in agents", find_agent_ref,
-			     &k->deliver_to, &k->n_deliver_to);
+		r = get_refs(c, f[K_DELIVER].val, "agent names", "an agent named in agents",
+			     IX_AGENTS, &k->deliver_to, &k->n_deliver_to);
 		if (r < 0)
 			return r;
 		/* delivered secrets are owned by the agent's user: without one nobody could be */
 		for (i = 0; i < k->n_deliver_to; i++) {
 			if (!c->p->agents[k->deliver_to[i]].user) {
 				path_index(c, i);
-				return fail(c, node_at(c, f[3].val->data.sequence.items.start[i]),
-					    "an agent with a user to own the key");
+				return fail(
+					c,
+					node_at(c, f[K_DELIVER].val->data.sequence.items.start[i]),
+					"an agent with a user to own the key");
 			}
 		}
 		path_pop(c, old);
@@ -1734,16 +1853,15 @@ static int check_events(const char *buf, size_t len, const char *file, struct ma
 {
 	yaml_parser_t yp;
 	yaml_event_t ev;
-	unsigned depth = 0, docs = 0;
+	unsigned depth = 0, docs = 0, nodes = 0;
 	int r = 0;
 	bool done = false;
 
 	if (!yaml_parser_initialize(&yp))
 		return -ENOMEM;
 	yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
-	yaml_parser_set_encoding(&yp, YAML_UTF8_ENCODING);
 	while (!done && r == 0) {
-		const unsigned char *anchor = NULL;
+		const unsigned char *anchor = NULL, *tag = NULL;
 		char found[MAS_FOUND_MAX * 4 + 32], q[MAS_FOUND_MAX * 4 + 16];
 		unsigned line, col;
 
@@ -1773,14 +1891,20 @@ static int check_events(const char *buf, size_t len, const char *file, struct ma
 			r = doc_fail(err, file, line, col, found, "no anchors or aliases");
 			break;
 		case YAML_SCALAR_EVENT:
+			nodes++;
 			anchor = ev.data.scalar.anchor;
+			tag = ev.data.scalar.tag;
 			break;
 		case YAML_SEQUENCE_START_EVENT:
+			nodes++;
 			anchor = ev.data.sequence_start.anchor;
+			tag = ev.data.sequence_start.tag;
 			depth++;
 			break;
 		case YAML_MAPPING_START_EVENT:
+			nodes++;
 			anchor = ev.data.mapping_start.anchor;
+			tag = ev.data.mapping_start.tag;
 			depth++;
 			break;
 		case YAML_SEQUENCE_END_EVENT:
@@ -1794,6 +1918,17 @@ static int check_events(const char *buf, size_t len, const char *file, struct ma
 			quote(q, sizeof(q), (const char *)anchor, strlen((const char *)anchor));
 			snprintf(found, sizeof(found), "an anchor %s", q);
 			r = doc_fail(err, file, line, col, found, "no anchors or aliases");
+		}
+		/* a type is what the key says it is, never what a tag claims */
+		if (r == 0 && tag) {
+			quote(q, sizeof(q), (const char *)tag, strlen((const char *)tag));
+			snprintf(found, sizeof(found), "a tag %s", q);
+			r = doc_fail(err, file, line, col, found, "no tags");
+		}
+		if (r == 0 && nodes > MAS_POLICY_MAX_NODES) {
+			snprintf(found, sizeof(found), "more than %u values", MAS_POLICY_MAX_NODES);
+			r = doc_fail(err, file, line, col, found, "at most %u",
+				     MAS_POLICY_MAX_NODES);
 		}
 		if (r == 0 && depth > MAS_POLICY_MAX_DEPTH) {
 			snprintf(found, sizeof(found), "nesting deeper than %d levels",
@@ -1846,12 +1981,15 @@ int policy_parse_buffer(const char *buf, size_t len, const char *name,
 	if (r < 0)
 		return r;
 
-	if (!yaml_parser_initialize(&yp))
+	if (!yaml_parser_initialize(&yp)) {
+		snprintf(err->msg, sizeof(err->msg), "%s: out of memory", name);
 		return -ENOMEM;
+	}
 	yaml_parser_set_input_string(&yp, (const unsigned char *)buf, len);
-	yaml_parser_set_encoding(&yp, YAML_UTF8_ENCODING);
 	if (!yaml_parser_load(&yp, &doc)) {
 		r = yp.error == YAML_MEMORY_ERROR ? -ENOMEM : yaml_fail(err, name, &yp, buf);
+		if (r == -ENOMEM)
+			snprintf(err->msg, sizeof(err->msg), "%s: out of memory", name);
 		yaml_parser_delete(&yp);
 		return r;
 	}
@@ -1884,6 +2022,7 @@ int policy_parse_buffer(const char *buf, size_t len, const char *name,
 			r = parse_root(&c, root);
 	}
 out:
+	index_free(&c);
 	yaml_document_delete(&doc);
 	if (r < 0) {
 		policy_free(p);

@@ -4,8 +4,10 @@
  *   probe [--cgroup DIR] sendto ADDR PORT              one unconnected UDP datagram
  *   probe [--cgroup DIR] socket raw|raw6|packet        socket creation
  *   probe [--cgroup DIR] loop tcp|udp ADDR PORT N      N connects, counts by outcome
- *   probe [--cgroup DIR] alternate A1 P1 A2 P2 SECONDS pairs of TCP connects, one line each:
- *                                                      "AD" = first allowed, second denied
+ *   probe [--cgroup DIR] loopfor tcp|udp ADDR PORT SECS connects for SECS seconds, counted
+ *   probe [--cgroup DIR] alternate A1 P1 A2 P2 N USEC  N pairs of TCP connects, USEC apart, a
+ *                                                      line each: "AD" = first allowed, second
+ *                                                      denied
  *   probe [--cgroup DIR] serve tcp|udp ADDR PORT       listen until killed
  *   probe [--cgroup DIR] exec CMD...                   run CMD in the cgroup
  * Prints "allowed" or "denied" (EPERM) and the errno name; exits 0 allowed, 1 denied, 2 on
@@ -191,10 +193,30 @@ int main(int argc, char **argv)
 		printf("allowed=%ld denied=%ld other=%ld\n", allowed, denied, other);
 		return other ? 2 : 0;
 	}
-	if (!strcmp(argv[i], "alternate") && argc - i == 6) {
-		time_t end = time(NULL) + atoi(argv[i + 5]);
+	if (!strcmp(argv[i], "loopfor") && argc - i == 5) {
+		int type = strcmp(argv[i + 1], "udp") ? SOCK_STREAM : SOCK_DGRAM;
+		long allowed = 0, denied = 0, other = 0;
+		time_t end = time(NULL) + atoi(argv[i + 4]);
 
 		while (time(NULL) < end) {
+			int r = try_connect(type, argv[i + 2], atoi(argv[i + 3]));
+
+			if (r == 0)
+				allowed++;
+			else if (r == EPERM)
+				denied++;
+			else
+				other++;
+		}
+		printf("allowed=%ld denied=%ld other=%ld\n", allowed, denied, other);
+		return 0;
+	}
+	if (!strcmp(argv[i], "alternate") && argc - i == 7) {
+		long n = atol(argv[i + 5]), pause = atol(argv[i + 6]);
+
+		for (long k = 0; k < n; k++) {
+			if (pause > 0)
+				usleep((useconds_t)pause);
 			int a = try_connect(SOCK_STREAM, argv[i + 1], atoi(argv[i + 2]));
 			int b = try_connect(SOCK_STREAM, argv[i + 3], atoi(argv[i + 4]));
 

@@ -35,6 +35,9 @@ mas_skip() {
 mas_setup() {
 	[ "$(id -u)" = 0 ] || mas_skip "needs root"
 	[ -x "$MASD" ] || mas_skip "no masd at $MASD (build first)"
+	bpftool feature probe kernel 2>/dev/null |
+		grep -q 'program_type cgroup_sock_addr is available' ||
+		mas_skip "this kernel cannot load cgroup sock_addr BPF programs"
 	MOUNT=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 	[ -n "$MOUNT" ] || mas_skip "no cgroup2 mount"
 	CG=$MOUNT/masd-test-$$-$RANDOM
@@ -85,6 +88,17 @@ mas_kill9() {
 	MASD_PID=
 }
 
+# Whether a process is running (a zombie is not).
+alive() {
+	local st
+	st=$(ps -o stat= -p "$1" 2>/dev/null) || return 1
+	[ -n "$st" ] && [ "${st#Z}" = "$st" ]
+}
+
+dead() {
+	! alive "$1"
+}
+
 # Start a background process and remember its PID for cleanup.
 mas_bg() {
 	"$@" &
@@ -100,7 +114,7 @@ probe_in() {
 check() {
 	local desc=$1
 	shift
-	if "$@"; then
+	if "$@" >/dev/null; then
 		MAS_PASS=$((MAS_PASS + 1))
 		echo "ok - $desc"
 	else

@@ -346,7 +346,7 @@ static void assert_defaults(const struct mas_policy *p)
 	assert_int_equal(p->audit.checkpoint_seconds, 5);
 }
 
-static void test_minimal_and_empty_sections(void **state)
+static void test_small_good_files(void **state)
 {
 	struct mas_policy *p = parse_good("minimal.yaml");
 
@@ -356,6 +356,9 @@ static void test_minimal_and_empty_sections(void **state)
 	p = parse_good("empty-sections.yaml");
 	assert_defaults(p);
 	assert_true(p->audit.present);
+	policy_free(p);
+	p = parse_good("bom-crlf.yaml");
+	assert_int_equal(p->mode, MAS_POLICY_AUDIT);
 	policy_free(p);
 }
 
@@ -520,6 +523,30 @@ static void test_too_large(void **state)
 	free(big);
 }
 
+/* A file under the size limit may still hold more values than any policy needs: refused before
+ * the document is built, so a small file cannot cost hundreds of megabytes. */
+static void test_too_many_values(void **state)
+{
+	size_t n = 300000, o = 0, i, cap = 16 + 2 * n + 4;
+	struct mas_policy *p = NULL;
+	struct mas_error err;
+	char *buf = malloc(cap);
+
+	assert_non_null(buf);
+	o += (size_t)snprintf(buf + o, cap - o, "version: 1\nx: [");
+	for (i = 0; i < n; i++) {
+		buf[o++] = '1';
+		buf[o++] = i + 1 < n ? ',' : ']';
+	}
+	buf[o++] = '\n';
+	assert_int_equal(policy_parse_buffer(buf, o, "many", &p, &err), -EINVAL);
+	assert_null(p);
+	/* five values before the list: the mapping, version, 1, x and the sequence */
+	assert_string_equal(err.msg, "many:2:524283: policy: found more than 262144 values, "
+				     "expected at most 262144");
+	free(buf);
+}
+
 static void test_io_errors(void **state)
 {
 	char path[PATH_MAX], other[PATH_MAX];
@@ -637,18 +664,58 @@ static void test_byte_flips(void **state)
 	free(buf);
 }
 
+/* 1024 destinations (the limit) referenced in reverse and shuffled orders: every reference must
+ * resolve to the destination of that name. */
+static void test_many_names(void **state)
+{
+	size_t cap = 1 << 20, o = 0, i;
+	struct mas_policy *p = NULL;
+	struct mas_error err;
+	char *buf = malloc(cap);
+	int r;
+
+	assert_non_null(buf);
+	o += (size_t)snprintf(buf + o, cap - o, "version: 1\ndestinations:\n");
+	for (i = 0; i < MAS_MAX_DESTS; i++)
+		o += (size_t)snprintf(buf + o, cap - o, "  d%zu: {cidrs: [10.%zu.%zu.0/24]}\n",
+				      (i * 7919) % MAS_MAX_DESTS, i / 256, i % 256);
+	o += (size_t)snprintf(buf + o, cap - o, "permissions:\n  every: [");
+	for (i = 0; i < MAS_MAX_DESTS; i++)
+		o += (size_t)snprintf(buf + o, cap - o, "%sd%zu", i ? ", " : "",
+				      MAS_MAX_DESTS - 1 - i);
+	o += (size_t)snprintf(buf + o, cap - o,
+			      "]\nroles:\n  r: [every]\nagents:\n  a:\n    cgroup: x\n"
+			      "    role: r\n    allow: [d5, d1023, d0]\n");
+	assert_true(o < cap);
+
+	r = policy_parse_buffer(buf, o, "many", &p, &err);
+	if (r < 0)
+		fail_msg("%s", err.msg);
+	assert_int_equal(p->n_destinations, MAS_MAX_DESTS);
+	assert_int_equal(p->permissions[0].n_dests, MAS_MAX_DESTS);
+	for (i = 0; i < MAS_MAX_DESTS; i++) {
+		char name[16];
+
+		snprintf(name, sizeof(name), "d%zu", MAS_MAX_DESTS - 1 - i);
+		assert_string_equal(p->destinations[p->permissions[0].dests[i]].name, name);
+		assert_true(policy_agent_granted(p, 0, i));
+	}
+	assert_string_equal(p->destinations[p->agents[0].allow[0]].name, "d5");
+	assert_string_equal(p->destinations[p->agents[0].allow[1]].name, "d1023");
+	assert_string_equal(p->destinations[p->agents[0].allow[2]].name, "d0");
+	policy_free(p);
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_contract_example),
-		cmocka_unit_test(test_extensions),
-		cmocka_unit_test(test_minimal_and_empty_sections),
-		cmocka_unit_test(test_bad_fixtures),
-		cmocka_unit_test(test_too_large),
-		cmocka_unit_test(test_io_errors),
-		cmocka_unit_test(test_buffer_api),
-		cmocka_unit_test(test_every_truncation),
-		cmocka_unit_test(test_byte_flips),
+		cmocka_unit_test(test_contract_example), cmocka_unit_test(test_extensions),
+		cmocka_unit_test(test_small_good_files), cmocka_unit_test(test_bad_fixtures),
+		cmocka_unit_test(test_too_large),	 cmocka_unit_test(test_too_many_values),
+		cmocka_unit_test(test_io_errors),	 cmocka_unit_test(test_buffer_api),
+		cmocka_unit_test(test_every_truncation), cmocka_unit_test(test_byte_flips),
+		cmocka_unit_test(test_many_names),
 	};
 
 	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
