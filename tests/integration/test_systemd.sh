@@ -310,6 +310,16 @@ gen1=$(ct_exec masctl --json status 2>/dev/null | tr -d ' \n' | grep -o '"genera
 [ -n "$gen1" ] && ok "masctl --json status: $gen1" || fail "masctl --json status: no generation"
 ct_exec masctl policy show >/dev/null 2>&1 && ok "masctl policy show" || fail "masctl policy show"
 
+# Keys: delivered by a masd without root to the agent's user alone, and kept across restarts.
+key=/run/masd/keys/alpha/jwt.current
+expect "key delivered to alpha: mode and owner" "400 mas-alpha" "$(ct_exec stat -L -c '%a %U' $key 2>&1)"
+n=$(ct_exec setpriv --reuid=mas-alpha --regid=mas-alpha --init-groups cat $key 2>/dev/null | wc -c)
+expect "mas-alpha reads its key (bytes)" 44 "$n"
+ct_exec setpriv --reuid=mas-beta --regid=mas-beta --init-groups cat $key >/dev/null 2>&1 &&
+	fail "mas-beta reads alpha's key" || ok "mas-beta cannot read alpha's key"
+ct_exec masctl keys list 2>&1 | grep -qw jwt && ok "masctl keys list: jwt" || fail "masctl keys list: no jwt"
+KEY_BEFORE=$(ct_exec readlink $key)
+
 # The socket is open to every local user (--socket-mode 0666); masd decides by credentials.
 ct_exec useradd -M -G mas-sre sre1
 out=$(ct_exec setpriv --reuid=sre1 --regid=sre1 --init-groups masctl status 2>&1)
@@ -367,6 +377,7 @@ expect "masd killed: beta -> 5002" deny "$(verdict "$(agent_cg beta)" 5002)"
 if wait_restarted masd.service "$pid" 20; then ok "masd restarted after kill -9"; else fail "restart after kill -9"; fi
 expect "after kill -9 restart: beta -> 5002" deny "$(verdict "$(agent_cg beta)" 5002)"
 expect "after kill -9 restart: alpha -> 5001" allow "$(verdict "$(agent_cg alpha)" 5001)"
+expect "after kill -9 restart: alpha's key is the same version" "$KEY_BEFORE" "$(ct_exec readlink $key)"
 agents=$(ct_exec masctl agents 2>&1)
 echo "$agents" | grep -w beta | grep -qw enrolled && ok "after restart: beta enrolled" ||
 	fail "after restart: beta not enrolled: $agents"
