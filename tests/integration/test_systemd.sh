@@ -360,7 +360,9 @@ journal_has "policy refused" "$(msgid POLICY_REFUSED)"
 journal_has "agent enrolled" "$(msgid AGENT_ENROLLED)"
 journal_has "deny decision" "$(msgid DECISION_DENY)"
 
-# Watchdog: a frozen masd is aborted and restarted; the kernel keeps enforcing meanwhile.
+# Watchdog: masd pings it (no restart so far, with WatchdogSec=3s), a frozen masd is aborted and
+# restarted, and the kernel keeps enforcing meanwhile.
+expect "masd pinged the watchdog: restarts so far" 0 "$(unit_prop masd.service NRestarts)"
 pid=$(unit_prop masd.service MainPID)
 [ "$pid" -gt 1 ] 2>/dev/null || { fail "masd has no main process"; exit 1; }
 ct_exec kill -STOP "$pid"
