@@ -354,6 +354,12 @@ expect "after invalid reload: alpha -> 5002" allow "$(verdict "$(agent_cg alpha)
 expect "after invalid reload: beta -> 5002" deny "$(verdict "$(agent_cg beta)" 5002)"
 ct_sh 'install -m 0640 -o root -g masd /src/masd/tests/fixtures/systemd/policy-v2.yaml /etc/masd/policy.yaml'
 
+# masctl sends the policy's text: a file masd's sandbox cannot see (ProtectHome=) still applies.
+ct_sh 'mkdir -p /root && cp /src/masd/tests/fixtures/systemd/policy-v2.yaml /root/policy.yaml'
+out=$(ct_exec masctl policy apply /root/policy.yaml 2>&1)
+expect "masctl policy apply /root/policy.yaml (exit code)" 0 $?
+expect "after apply: beta -> 5002" deny "$(verdict "$(agent_cg beta)" 5002)"
+
 journal_has "daemon started" "$(msgid DAEMON_STARTED)"
 journal_has "policy applied" "$(msgid POLICY_APPLIED)"
 journal_has "policy refused" "$(msgid POLICY_REFUSED)"
