@@ -66,6 +66,9 @@ ct_root_ensure() {
 		return 0
 	fi
 	ct_host_tools || return 1
+	# Builds interrupted an hour ago or more are dead: their folders go.
+	find "$CT_CACHE" -maxdepth 1 -name 'masd-ct-root-*.tmp.*' -mmin +60 \
+		-exec rm -rf --one-file-system {} + 2>/dev/null
 	tmp=$(mktemp -d "$CT_CACHE/masd-ct-root-$hash.tmp.XXXXXX") || return 1
 	ct_log "building $CT_SUITE root in $tmp (about 40 s, cached as $dir)"
 	if ! debootstrap --variant=minbase --include="$CT_PACKAGES" "$CT_SUITE" "$tmp" \
@@ -81,7 +84,11 @@ ct_root_ensure() {
 	echo masd-ct >"$tmp/etc/hostname"
 	apt-get -o Dir="$tmp" clean >/dev/null 2>&1 || rm -rf "$tmp"/var/cache/apt/archives/*.deb
 	rm -f "$tmp.log"
-	mv -T "$tmp" "$dir" || { rm -rf --one-file-system "$tmp"; return 1; }
+	if ! mv -T "$tmp" "$dir" 2>/dev/null; then
+		# A build running in parallel finished first: use its root.
+		rm -rf --one-file-system "$tmp"
+		[ -x "$dir/lib/systemd/systemd" ] || return 1
+	fi
 	ct_log "root ready in $((SECONDS - t0)) s"
 	CT_ROOT=$dir
 }
