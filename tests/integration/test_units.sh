@@ -116,5 +116,38 @@ else
 	echo "note: bash-completion is not installed; completion only parsed"
 fi
 
+# make install into a DESTDIR, with stand-ins for the binaries: every file lands, paths follow PREFIX.
+if command -v make >/dev/null; then
+	mkdir -p "$TMP/build"
+	cp "$TMP/bin/masd" "$TMP/build/masd"
+	cp "$TMP/bin/masd" "$TMP/build/masctl"
+	out=$(make -s -o "$TMP/build/masd" -o "$TMP/build/masctl" install O="$TMP/build" \
+		DESTDIR="$TMP/inst" PREFIX=/opt/masd 2>&1)
+	rc=$?
+	want="etc/masd/policy.yaml
+opt/masd/bin/masctl
+opt/masd/lib/systemd/system/mas-agent@.service
+opt/masd/lib/systemd/system/mas-agents.slice
+opt/masd/lib/systemd/system/masd-bpffs.service
+opt/masd/lib/systemd/system/masd.service
+opt/masd/lib/sysusers.d/masd.conf
+opt/masd/lib/tmpfiles.d/masd.conf
+opt/masd/sbin/masd
+opt/masd/share/bash-completion/completions/masctl
+opt/masd/share/man/man5/masd.policy.5
+opt/masd/share/man/man8/masctl.8
+opt/masd/share/man/man8/masd.8"
+	[ -e systemd/masd.catalog ] && want=$(printf '%s\nopt/masd/lib/systemd/catalog/masd.catalog' "$want" | sort)
+	got=$(cd "$TMP/inst" 2>/dev/null && find . -type f | sed 's|^\./||' | sort)
+	if [ $rc -eq 0 ] && [ "$got" = "$want" ]; then ok "make install DESTDIR= PREFIX=/opt/masd: $(echo "$got" | wc -l) files"; else fail "make install: $out $got"; fi
+	exec_lines=$(grep -h '^Exec' "$TMP/inst/opt/masd/lib/systemd/system/masd.service" | grep -c /opt/masd/)
+	expect_lines=$(grep -c '^Exec.*/usr/s\?bin/mas' systemd/masd.service)
+	[ "$exec_lines" = "$expect_lines" ] && ok "installed masd.service runs /opt/masd binaries" ||
+		fail "installed masd.service: $exec_lines of $expect_lines commands under /opt/masd"
+	out=$(make -s uninstall O="$TMP/build" DESTDIR="$TMP/inst" PREFIX=/opt/masd 2>&1)
+	left=$(cd "$TMP/inst" && find . -type f | sed 's|^\./||')
+	[ "$left" = etc/masd/policy.yaml ] && ok "make uninstall keeps only the policy" || fail "make uninstall left: $left"
+fi
+
 echo "$FAILED failed"
 [ $FAILED -eq 0 ]
