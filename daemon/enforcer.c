@@ -103,6 +103,28 @@ static int pin_path(char *buf, size_t len, const char *dir, const char *name)
 	return snprintf(buf, len, "%s/%s", dir, name) >= (int)len ? -ENAMETOOLONG : 0;
 }
 
+static const char *const inner_names[INNER_MAX] = { "meta", "agents", "lpm4", "lpm6" };
+
+/* Inner maps are pinned too (slotN_NAME): a restarted masd reopens them by path, which needs
+ * CAP_BPF only, where opening a map by id would need CAP_SYS_ADMIN. */
+static int inner_pin_path(char *buf, size_t len, const char *dir, uint32_t slot, int which)
+{
+	return snprintf(buf, len, "%s/slot%u_%s", dir, slot, inner_names[which]) >= (int)len ?
+		       -ENAMETOOLONG :
+		       0;
+}
+
+static int open_inner(struct mas_enforcer *e, uint32_t slot, int which)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (inner_pin_path(path, sizeof(path), e->bpffs_dir, slot, which) < 0)
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
 /* Read which slot is in force and its generation, and keep the fd of its agents map. */
 static int read_active(struct mas_enforcer *e)
 {
@@ -115,16 +137,18 @@ static int read_active(struct mas_enforcer *e)
 	e->active_slot = slot & (MAS_SLOTS - 1);
 	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.mas_meta), &e->active_slot, &id) < 0)
 		return errno == ENOENT ? 0 : -errno; /* nothing loaded yet */
-	fd = bpf_map_get_fd_by_id(id);
+	fd = open_inner(e, e->active_slot, INNER_META);
 	if (fd < 0)
-		return -errno;
+		return fd == -ENOENT ? -ESTALE : fd; /* a slot in force without its pin */
 	r = bpf_map_lookup_elem(fd, &zero, &meta) < 0 ? -errno : 0;
 	close(fd);
 	if (r < 0)
 		return r;
 	e->generation = meta.generation;
-	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.mas_agents), &e->active_slot, &id) == 0)
-		e->agents_fd = bpf_map_get_fd_by_id(id);
+	fd = open_inner(e, e->active_slot, INNER_AGENTS);
+	if (fd < 0)
+		return fd;
+	e->agents_fd = fd;
 	return 0;
 }
 
@@ -293,6 +317,17 @@ int enforcer_apply(struct mas_enforcer *e, const struct mas_compiled *c,
 					&c->agents[en[i].agent], BPF_ANY) < 0)
 			goto fail_errno;
 	}
+	/* pinned before the flip, so a crash at any point leaves the slot in force reopenable */
+	for (int i = 0; i < INNER_MAX; i++) {
+		char path[PATH_MAX];
+
+		if ((r = inner_pin_path(path, sizeof(path), e->bpffs_dir, idle, i)) < 0)
+			goto out;
+		if (unlink(path) < 0 && errno != ENOENT)
+			goto fail_errno;
+		if (bpf_obj_pin(fds[i], path) < 0)
+			goto fail_errno;
+	}
 	/* the idle slot: no program reads it (the last flip waited for them to leave) */
 	for (int i = 0; i < INNER_MAX; i++)
 		if (bpf_map_update_elem(bpf_map__fd(outer_at(e, i)), &idle, &fds[i], BPF_ANY) < 0)
@@ -450,6 +485,10 @@ int enforcer_teardown(struct mas_enforcer *e)
 		if (!bpf_map__is_internal(map) && bpf_map__is_pinned(map))
 			bpf_map__unpin(map, NULL);
 	}
+	for (uint32_t slot = 0; slot < MAS_SLOTS; slot++)
+		for (int i = 0; i < INNER_MAX; i++)
+			if (inner_pin_path(path, sizeof(path), e->bpffs_dir, slot, i) == 0)
+				unlink(path);
 	if (rmdir(e->bpffs_dir) < 0 && errno != ENOENT && errno != EBUSY && !r)
 		r = -errno;
 	return r;
