@@ -929,13 +929,17 @@ int audit_verifier_finish(struct audit_verifier *v, struct audit_report **ret)
 				count += v->e[j].chained &&
 					 memcmp(v->e[j].chain, e->chain, AUDIT_CHAIN_ID_LEN) == 0;
 			audit_hex(e->chain, AUDIT_CHAIN_ID_LEN, hex);
-			add_finding(&c,
-				    e->type == AUDIT_REC_NEW_CHAIN ? AUDIT_F_NEW_CHAIN
-								   : AUDIT_F_FOREIGN_CHAIN,
-				    false, 0, count, etime(e),
-				    "%zu records of chain %s that the pinned key does not anchor%s",
-				    count, hex,
-				    e->type == AUDIT_REC_NEW_CHAIN ? " (a new chain was started)" : "");
+			{
+				bool lost = e->type == AUDIT_REC_NEW_CHAIN &&
+					    strcmp(e->reason, "state-lost") == 0;
+
+				add_finding(&c, lost ? AUDIT_F_NEW_CHAIN : AUDIT_F_FOREIGN_CHAIN,
+					    false, 0, count, etime(e),
+					    "%zu records of chain %s that the pinned key does not "
+					    "anchor%s",
+					    count, hex,
+					    lost ? " (masd lost its audit state and started it)" : "");
+			}
 			continue;
 		}
 		s[m++] = e;
@@ -1022,9 +1026,10 @@ int audit_verifier_finish(struct audit_verifier *v, struct audit_report **ret)
 			    (unsigned long long)s[0]->seq);
 		if (v->o.retention_days &&
 		    etime(s[0]) + (uint64_t)v->o.retention_days * 86400ULL * 1000000ULL > now)
-			add_finding(&c, AUDIT_F_SHORT_HISTORY, true, s[0]->seq, 0, etime(s[0]),
-				    "oldest record is younger than retention_days=%u",
-				    v->o.retention_days);
+			add_finding(&c, AUDIT_F_SHORT_HISTORY, true, 0, s[0]->seq, etime(s[0]),
+				    "records 0..%llu are gone but the oldest left is younger than "
+				    "retention_days=%u",
+				    (unsigned long long)(s[0]->seq - 1), v->o.retention_days);
 	}
 	for (size_t i = 0; i < m && !c.err; i++) {
 		struct audit_entry *e = s[i];
@@ -1097,8 +1102,11 @@ int audit_verifier_finish(struct audit_verifier *v, struct audit_report **ret)
 		rep->last_time = etime(last);
 		rep->sealed = has_sealed;
 		rep->sealed_seq = sealed;
+		bool cut;
+
 		due = 2 * (interval ?: 5) * 1000000ULL + grace;
-		if (!clean_end && etime(last) + due < now)
+		cut = !clean_end && etime(last) + due < now;
+		if (cut)
 			add_finding(&c, AUDIT_F_TRUNCATED, true, last->seq + 1, 0, etime(last),
 				    "nothing after seq %llu and no clean shutdown; a heartbeat was due "
 				    "every %llus",
@@ -1110,7 +1118,9 @@ int audit_verifier_finish(struct audit_verifier *v, struct audit_report **ret)
 			for (size_t i = 0; i < m && !fu; i++)
 				if (s[i]->seq >= first_unsealed)
 					fu = s[i];
-			if (fu && etime(fu) + due < now)
+			/* A stale tail is one that keeps growing unsealed: records arrive but no
+			 * checkpoint does. When the whole tail went quiet, "truncated" says it. */
+			if (fu && !cut && etime(fu) + due < now)
 				add_finding(&c, AUDIT_F_STALE_TAIL, true, first_unsealed,
 					    last->seq - first_unsealed + 1, etime(fu),
 					    "%llu records never sealed, the oldest %llus old",
