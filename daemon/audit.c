@@ -15,6 +15,8 @@
 #include <unistd.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+/* Location fields (CODE_FILE, ...) would be records of our source, not of the event. */
+#define SD_JOURNAL_SUPPRESS_LOCATION 1
 #include <systemd/sd-journal.h>
 
 #include "audit.h"

@@ -949,7 +949,9 @@ int audit_verifier_finish(struct audit_verifier *v, struct audit_report **ret)
 	for (size_t i = 0; i < m; i++) {
 		struct audit_entry *e = s[i];
 
-		if ((e->type == AUDIT_REC_START || e->type == AUDIT_REC_NEW_CHAIN) && hash_ok(e) &&
+		/* a start record whose hash fails is reported as modified; its MAS_PID still
+		 * says which process the run was, so the run's records are not also "injected" */
+		if ((e->type == AUDIT_REC_START || e->type == AUDIT_REC_NEW_CHAIN) &&
 		    e->mas_pid >= 0 && (e->jpid < 0 || e->jpid == e->mas_pid)) {
 			pids[n_pids++] = e->mas_pid;
 			if (uid < 0)
@@ -1017,8 +1019,8 @@ int audit_verifier_finish(struct audit_verifier *v, struct audit_report **ret)
 		}
 		m = w;
 	}
-	if (m > 0 && s[0]->seq == 0 && s[0]->type == AUDIT_REC_NEW_CHAIN && hash_ok(s[0]) &&
-	    s[0]->has_first && memcmp(s[0]->first_pub, v->o.pinned, AUDIT_PUB_LEN) == 0)
+	/* Key 0 is the pinned key by definition: the chain's first record only repeats it. */
+	if (m > 0 && s[0]->seq == 0 && is_trusted_chain(trusted, v->o.pinned))
 		c.err = keys_advance(&k, v->o.pinned, 0);
 	if (m > 0 && s[0]->seq != 0) {
 		add_finding(&c, AUDIT_F_HEAD_TRIMMED, true, s[0]->seq, s[0]->seq, etime(s[0]),
