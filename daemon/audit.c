@@ -280,10 +280,10 @@ static int chain_append(struct mas_audit *a, uint64_t t, const char *message_id,
 			const char *category, int priority, const char *message,
 			const struct audit_field *fields, size_t n_fields, struct rec *extra)
 {
-	static const char *const reserved[] = { "SYSLOG_IDENTIFIER", "MESSAGE_ID", "MESSAGE",
-						"PRIORITY", "MAS_CATEGORY", "MAS_CHAIN_ID",
-						"MAS_SEQ", "MAS_PREV", "MAS_HASH", "MAS_KEY_ID",
-						"MAS_TIME" };
+	static const char *const reserved[] = { "SYSLOG_IDENTIFIER", "MESSAGE_ID",   "MESSAGE",
+						"PRIORITY",	     "MAS_CATEGORY", "MAS_CHAIN_ID",
+						"MAS_SEQ",	     "MAS_PREV",     "MAS_HASH",
+						"MAS_KEY_ID",	     "MAS_TIME" };
 	struct rec rec = { 0 };
 	struct iovec iov[MAX_FIELDS];
 	struct audit_kv kv[MAX_FIELDS];
@@ -303,7 +303,8 @@ static int chain_append(struct mas_audit *a, uint64_t t, const char *message_id,
 		size_t vl = strlen(v);
 
 		r = -EINVAL;
-		if (!fields[i].name || !audit_field_name_valid(fields[i].name, strlen(fields[i].name)))
+		if (!fields[i].name ||
+		    !audit_field_name_valid(fields[i].name, strlen(fields[i].name)))
 			goto out;
 		for (size_t k = 0; k < sizeof(reserved) / sizeof(reserved[0]); k++)
 			if (strcmp(fields[i].name, reserved[k]) == 0)
@@ -773,8 +774,8 @@ static int start_record(struct mas_audit *a, bool clean, uint64_t recovered)
 	    (r = rec_addu(&extra, "MAS_RECOVERED", recovered)) < 0 ||
 	    (r = rec_adds(&extra, "MAS_KEYS", a->key_history)) < 0)
 		goto out;
-	snprintf(text, sizeof(text), "audit chain %s continues after seq %llu (%s)",
-		 a->chain_hex, (unsigned long long)last,
+	snprintf(text, sizeof(text), "audit chain %s continues after seq %llu (%s)", a->chain_hex,
+		 (unsigned long long)last,
 		 clean ? "clean shutdown before" : "the run before did not shut down cleanly");
 	r = chain_append(a, now_usec(a), MAS_MSGID_AUDIT_START, "audit",
 			 clean ? LOG_INFO : LOG_WARNING, text, NULL, 0, &extra);
@@ -810,7 +811,8 @@ static int open_chain(struct mas_audit *a)
 		if (!lost) {
 			char p2[PATH_MAX];
 
-			lost = path_of(a, "first.pub", p2, sizeof(p2)) == 0 && access(p2, F_OK) == 0;
+			lost = path_of(a, "first.pub", p2, sizeof(p2)) == 0 &&
+			       access(p2, F_OK) == 0;
 		}
 		r = new_chain(a, lost);
 	} else if (r == 0) {
@@ -873,8 +875,8 @@ int audit_emit(struct mas_audit *a, const char *message_id, const char *category
 
 	if (!a || !message_id || !category || !message || (n_fields && !fields))
 		return -EINVAL;
-	r = chain_append(a, now_usec(a), message_id, category, priority, message, fields,
-			 n_fields, NULL);
+	r = chain_append(a, now_usec(a), message_id, category, priority, message, fields, n_fields,
+			 NULL);
 	if (r < 0)
 		return r;
 	if (a->opts.signed_logs && a->since_ckpt >= a->n_ckpt)

@@ -32,7 +32,6 @@ struct mas_audit_options {
 /* Below state_dir: the pinned first public key an auditor stores off-host. */
 #define AUDIT_FIRST_PUB_PATH "audit/first.pub"
 
-
 /* A journal field; name is the full field name ("MAS_AGENT"), value is text. */
 struct audit_field {
 	const char *name;

@@ -7,9 +7,9 @@
 
 #include "audit_record.h"
 
-static const char HASH_TAG[] = "masd-audit-v1";	  /* with its NUL: 14 bytes */
+static const char HASH_TAG[] = "masd-audit-v1"; /* with its NUL: 14 bytes */
 static const char CKPT_TAG[] = "masd-audit-ckpt-v1"; /* 19 + NUL, padded to 20 */
-static const char CERT_TAG[] = "masd-audit-key-v1";  /* 18 + NUL, padded to 20 */
+static const char CERT_TAG[] = "masd-audit-key-v1"; /* 18 + NUL, padded to 20 */
 
 bool audit_field_name_valid(const char *name, size_t len)
 {
@@ -94,7 +94,8 @@ int audit_record_hash(const struct audit_kv *kv, size_t n, uint8_t ret_hash[AUDI
 	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
 		goto fail;
 	be32(b, (uint32_t)m);
-	if (EVP_DigestUpdate(ctx, HASH_TAG, sizeof(HASH_TAG)) != 1 || EVP_DigestUpdate(ctx, b, 4) != 1)
+	if (EVP_DigestUpdate(ctx, HASH_TAG, sizeof(HASH_TAG)) != 1 ||
+	    EVP_DigestUpdate(ctx, b, 4) != 1)
 		goto fail;
 	for (size_t i = 0; i < m; i++) {
 		uint8_t nl[4], vl[4];

@@ -37,9 +37,8 @@ int audit_record_hash(const struct audit_kv *kv, size_t n, uint8_t ret_hash[AUDI
 /* The bytes a checkpoint signs: chain, its own seq, the head it seals (its MAS_PREV), its time,
  * the key id and its reason (≤ 15 bytes, zero-padded). ret holds AUDIT_CKPT_MSG_LEN bytes. */
 #define AUDIT_REASON_LEN 16
-#define AUDIT_CKPT_MSG_LEN                                                        \
-	(20 + AUDIT_CHAIN_ID_LEN + 8 + AUDIT_HASH_LEN + 8 + AUDIT_KEY_ID_LEN + \
-	 AUDIT_REASON_LEN)
+#define AUDIT_CKPT_MSG_LEN \
+	(20 + AUDIT_CHAIN_ID_LEN + 8 + AUDIT_HASH_LEN + 8 + AUDIT_KEY_ID_LEN + AUDIT_REASON_LEN)
 void audit_ckpt_message(const uint8_t chain[AUDIT_CHAIN_ID_LEN], uint64_t seq,
 			const uint8_t prev[AUDIT_HASH_LEN], uint64_t time_usec,
 			const uint8_t key_id[AUDIT_KEY_ID_LEN], const char *reason, uint8_t *ret);

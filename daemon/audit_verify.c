@@ -66,11 +66,21 @@ enum {
 };
 
 static const char *const integrity_names[_F_MAX] = {
-	[F_CHAIN] = "MAS_CHAIN_ID",   [F_SEQ] = "MAS_SEQ",	   [F_PREV] = "MAS_PREV",
-	[F_HASH] = "MAS_HASH",	      [F_KEY_ID] = "MAS_KEY_ID",   [F_TIME] = "MAS_TIME",
-	[F_SIG] = "MAS_SIG",	      [F_REASON] = "MAS_REASON",   [F_INTERVAL] = "MAS_INTERVAL",
-	[F_NEXT] = "MAS_NEXT_KEY",    [F_KEY_INDEX] = "MAS_KEY_INDEX", [F_KEY_SIG] = "MAS_KEY_SIG",
-	[F_PID] = "MAS_PID",	      [F_FIRST] = "MAS_FIRST_KEY", [F_KEYS] = "MAS_KEYS",
+	[F_CHAIN] = "MAS_CHAIN_ID",
+	[F_SEQ] = "MAS_SEQ",
+	[F_PREV] = "MAS_PREV",
+	[F_HASH] = "MAS_HASH",
+	[F_KEY_ID] = "MAS_KEY_ID",
+	[F_TIME] = "MAS_TIME",
+	[F_SIG] = "MAS_SIG",
+	[F_REASON] = "MAS_REASON",
+	[F_INTERVAL] = "MAS_INTERVAL",
+	[F_NEXT] = "MAS_NEXT_KEY",
+	[F_KEY_INDEX] = "MAS_KEY_INDEX",
+	[F_KEY_SIG] = "MAS_KEY_SIG",
+	[F_PID] = "MAS_PID",
+	[F_FIRST] = "MAS_FIRST_KEY",
+	[F_KEYS] = "MAS_KEYS",
 	[F_MSGID] = "MESSAGE_ID",
 };
 
@@ -141,13 +151,15 @@ int audit_entry_parse(const struct audit_kv *kv, size_t n, struct audit_entry *e
 	if (audit_unhex(f[F_CHAIN]->value, f[F_CHAIN]->value_len, e->chain, AUDIT_CHAIN_ID_LEN) <
 		    0 ||
 	    !f[F_SEQ] || audit_parse_u64(f[F_SEQ]->value, f[F_SEQ]->value_len, &e->seq) < 0 ||
-	    !f[F_PREV] || audit_unhex(f[F_PREV]->value, f[F_PREV]->value_len, e->prev,
-				      AUDIT_HASH_LEN) < 0 ||
-	    !f[F_HASH] || audit_unhex(f[F_HASH]->value, f[F_HASH]->value_len, e->hash,
-				      AUDIT_HASH_LEN) < 0 ||
-	    !f[F_KEY_ID] || audit_unhex(f[F_KEY_ID]->value, f[F_KEY_ID]->value_len, e->key_id,
-					AUDIT_KEY_ID_LEN) < 0 ||
-	    !f[F_TIME] || audit_parse_u64(f[F_TIME]->value, f[F_TIME]->value_len, &e->time_usec) < 0)
+	    !f[F_PREV] ||
+	    audit_unhex(f[F_PREV]->value, f[F_PREV]->value_len, e->prev, AUDIT_HASH_LEN) < 0 ||
+	    !f[F_HASH] ||
+	    audit_unhex(f[F_HASH]->value, f[F_HASH]->value_len, e->hash, AUDIT_HASH_LEN) < 0 ||
+	    !f[F_KEY_ID] ||
+	    audit_unhex(f[F_KEY_ID]->value, f[F_KEY_ID]->value_len, e->key_id, AUDIT_KEY_ID_LEN) <
+		    0 ||
+	    !f[F_TIME] ||
+	    audit_parse_u64(f[F_TIME]->value, f[F_TIME]->value_len, &e->time_usec) < 0)
 		e->malformed = true;
 	if (f[F_REASON] && f[F_REASON]->value_len < sizeof(e->reason)) {
 		memcpy(e->reason, f[F_REASON]->value, f[F_REASON]->value_len);
@@ -158,7 +170,7 @@ int audit_entry_parse(const struct audit_kv *kv, size_t n, struct audit_entry *e
 	switch (e->type) {
 	case AUDIT_REC_CHECKPOINT:
 		e->has_sig = f[F_SIG] && audit_unhex(f[F_SIG]->value, f[F_SIG]->value_len, e->sig,
-						      AUDIT_SIG_LEN) == 0;
+						     AUDIT_SIG_LEN) == 0;
 		if (f[F_INTERVAL] &&
 		    audit_parse_u64(f[F_INTERVAL]->value, f[F_INTERVAL]->value_len, &u) == 0)
 			e->interval = u;
@@ -166,14 +178,14 @@ int audit_entry_parse(const struct audit_kv *kv, size_t n, struct audit_entry *e
 			e->malformed = true;
 		break;
 	case AUDIT_REC_KEY_CHANGE:
-		e->has_next =
-			f[F_NEXT] && f[F_KEY_SIG] && f[F_KEY_INDEX] &&
-			audit_unhex(f[F_NEXT]->value, f[F_NEXT]->value_len, e->next_pub,
-				    AUDIT_PUB_LEN) == 0 &&
-			audit_unhex(f[F_KEY_SIG]->value, f[F_KEY_SIG]->value_len, e->key_sig,
-				    AUDIT_SIG_LEN) == 0 &&
-			audit_parse_u64(f[F_KEY_INDEX]->value, f[F_KEY_INDEX]->value_len, &u) == 0 &&
-			u <= UINT32_MAX;
+		e->has_next = f[F_NEXT] && f[F_KEY_SIG] && f[F_KEY_INDEX] &&
+			      audit_unhex(f[F_NEXT]->value, f[F_NEXT]->value_len, e->next_pub,
+					  AUDIT_PUB_LEN) == 0 &&
+			      audit_unhex(f[F_KEY_SIG]->value, f[F_KEY_SIG]->value_len, e->key_sig,
+					  AUDIT_SIG_LEN) == 0 &&
+			      audit_parse_u64(f[F_KEY_INDEX]->value, f[F_KEY_INDEX]->value_len,
+					      &u) == 0 &&
+			      u <= UINT32_MAX;
 		if (e->has_next)
 			e->key_index = (uint32_t)u;
 		else
@@ -469,7 +481,8 @@ int audit_export_write(FILE *f, const struct audit_kv *kv, size_t n)
 			binary = v[k] < 0x20 && v[k] != '\t';
 		if (!binary) {
 			if (fprintf(f, "%.*s=", (int)kv[i].name_len, kv[i].name) < 0 ||
-			    fwrite(v, 1, kv[i].value_len, f) != kv[i].value_len || fputc('\n', f) < 0)
+			    fwrite(v, 1, kv[i].value_len, f) != kv[i].value_len ||
+			    fputc('\n', f) < 0)
 				return -EIO;
 		} else {
 			uint8_t le[8];
@@ -478,7 +491,8 @@ int audit_export_write(FILE *f, const struct audit_kv *kv, size_t n)
 			for (int k = 0; k < 8; k++)
 				le[k] = (uint8_t)(vl >> (8 * k));
 			if (fprintf(f, "%.*s\n", (int)kv[i].name_len, kv[i].name) < 0 ||
-			    fwrite(le, 1, 8, f) != 8 || fwrite(v, 1, vl, f) != vl || fputc('\n', f) < 0)
+			    fwrite(le, 1, 8, f) != 8 || fwrite(v, 1, vl, f) != vl ||
+			    fputc('\n', f) < 0)
 				return -EIO;
 		}
 	}
@@ -573,7 +587,8 @@ int audit_verifier_add_journal(struct audit_verifier *v, const char *dir)
 	sd_journal *j = NULL;
 	int r;
 
-	r = dir ? sd_journal_open_directory(&j, dir, 0) : sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY);
+	r = dir ? sd_journal_open_directory(&j, dir, 0) :
+		  sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY);
 	if (r < 0)
 		return r;
 	(void)sd_journal_set_data_threshold(j, 0);
@@ -722,10 +737,9 @@ static int keys_history(const char *s, const uint8_t chain[AUDIT_CHAIN_ID_LEN],
 			    memcmp(pub, pinned, AUDIT_PUB_LEN) != 0)
 				goto bad;
 		} else {
-			if (!colon ||
-			    audit_unhex(p, (size_t)(colon - p), pub, AUDIT_PUB_LEN) < 0 ||
-			    audit_unhex(colon + 1, l - (size_t)(colon - p) - 1, sig, AUDIT_SIG_LEN) <
-				    0)
+			if (!colon || audit_unhex(p, (size_t)(colon - p), pub, AUDIT_PUB_LEN) < 0 ||
+			    audit_unhex(colon + 1, l - (size_t)(colon - p) - 1, sig,
+					AUDIT_SIG_LEN) < 0)
 				goto bad;
 			audit_cert_message(chain, (uint32_t)n, pub, msg);
 			if (audit_sig_verify(list[n - 1], msg, sizeof(msg), sig) < 0)
@@ -938,7 +952,8 @@ int audit_verifier_finish(struct audit_verifier *v, struct audit_report **ret)
 					    "%zu records of chain %s that the pinned key does not "
 					    "anchor%s",
 					    count, hex,
-					    lost ? " (masd lost its audit state and started it)" : "");
+					    lost ? " (masd lost its audit state and started it)" :
+						   "");
 			}
 			continue;
 		}
@@ -1005,14 +1020,15 @@ int audit_verifier_finish(struct audit_verifier *v, struct audit_report **ret)
 
 		for (size_t i = 0; i < m; i++) {
 			if (w > 0 && s[w - 1]->seq == s[i]->seq) {
-				bool same = memcmp(s[w - 1]->hash, s[i]->hash, AUDIT_HASH_LEN) == 0 &&
-					    memcmp(s[w - 1]->computed, s[i]->computed,
-						   AUDIT_HASH_LEN) == 0;
+				bool same =
+					memcmp(s[w - 1]->hash, s[i]->hash, AUDIT_HASH_LEN) == 0 &&
+					memcmp(s[w - 1]->computed, s[i]->computed,
+					       AUDIT_HASH_LEN) == 0;
 
 				add_finding(&c, same ? AUDIT_F_DUPLICATED : AUDIT_F_FORKED, true,
 					    s[i]->seq, 1, etime(s[i]),
-					    same ? "the same record appears again"
-						 : "a second, different record claims this seq");
+					    same ? "the same record appears again" :
+						   "a second, different record claims this seq");
 				continue;
 			}
 			s[w++] = s[i];
@@ -1039,18 +1055,20 @@ int audit_verifier_finish(struct audit_verifier *v, struct audit_report **ret)
 
 		if (!ok)
 			add_finding(&c, AUDIT_F_MODIFIED, true, e->seq, 1, etime(e),
-				    e->malformed ? "integrity fields damaged"
-						 : "content does not match its hash");
+				    e->malformed ? "integrity fields damaged" :
+						   "content does not match its hash");
 		if (prev && e->seq != prev->seq + 1) {
-			add_finding(&c, AUDIT_F_DELETED, true, prev->seq + 1, e->seq - prev->seq - 1,
-				    etime(prev), "%llu records missing before seq %llu",
+			add_finding(&c, AUDIT_F_DELETED, true, prev->seq + 1,
+				    e->seq - prev->seq - 1, etime(prev),
+				    "%llu records missing before seq %llu",
 				    (unsigned long long)(e->seq - prev->seq - 1),
 				    (unsigned long long)e->seq);
 		} else if (prev && memcmp(e->prev, prev->hash, AUDIT_HASH_LEN) != 0 &&
 			   hash_ok(prev)) {
-			add_finding(&c, AUDIT_F_MODIFIED, true, prev->seq, 1, etime(prev),
-				    "seq %llu does not link to this record (rewritten and rehashed)",
-				    (unsigned long long)e->seq);
+			add_finding(
+				&c, AUDIT_F_MODIFIED, true, prev->seq, 1, etime(prev),
+				"seq %llu does not link to this record (rewritten and rehashed)",
+				(unsigned long long)e->seq);
 		} else if (!prev && e->seq == 0) {
 			static const uint8_t zero[AUDIT_HASH_LEN];
 
@@ -1109,11 +1127,11 @@ int audit_verifier_finish(struct audit_verifier *v, struct audit_report **ret)
 		due = 2 * (interval ?: 5) * 1000000ULL + grace;
 		cut = !clean_end && etime(last) + due < now;
 		if (cut)
-			add_finding(&c, AUDIT_F_TRUNCATED, true, last->seq + 1, 0, etime(last),
-				    "nothing after seq %llu and no clean shutdown; a heartbeat was due "
-				    "every %llus",
-				    (unsigned long long)last->seq,
-				    (unsigned long long)(interval ?: 5));
+			add_finding(
+				&c, AUDIT_F_TRUNCATED, true, last->seq + 1, 0, etime(last),
+				"nothing after seq %llu and no clean shutdown; a heartbeat was due "
+				"every %llus",
+				(unsigned long long)last->seq, (unsigned long long)(interval ?: 5));
 		if (!clean_end && first_unsealed <= last->seq) {
 			struct audit_entry *fu = NULL;
 
@@ -1133,9 +1151,10 @@ int audit_verifier_finish(struct audit_verifier *v, struct audit_report **ret)
 					    last->seq - first_unsealed + 1, etime(fu),
 					    "%llu records not sealed yet, the oldest %llus old",
 					    (unsigned long long)(last->seq - first_unsealed + 1),
-					    (unsigned long long)(now > etime(fu)
-									 ? (now - etime(fu)) / 1000000ULL
-									 : 0));
+					    (unsigned long long)(now > etime(fu) ?
+									 (now - etime(fu)) /
+										 1000000ULL :
+									 0));
 		}
 	}
 	if (v->input_truncated)
@@ -1277,8 +1296,9 @@ void audit_report_print(FILE *f, const struct audit_report *r, bool json)
 	}
 	fmt_time(r->first_time, t1, sizeof(t1));
 	fmt_time(r->last_time, t2, sizeof(t2));
-	fprintf(f, "chain %s: %llu records, seq %llu..%llu (%s .. %s), %llu checkpoints, "
-		   "%llu key changes, %llu runs\n",
+	fprintf(f,
+		"chain %s: %llu records, seq %llu..%llu (%s .. %s), %llu checkpoints, "
+		"%llu key changes, %llu runs\n",
 		r->has_chain ? r->chain : "-", (unsigned long long)r->records,
 		(unsigned long long)r->first_seq, (unsigned long long)r->last_seq, t1, t2,
 		(unsigned long long)r->checkpoints, (unsigned long long)r->key_changes,

@@ -107,7 +107,8 @@ struct audit_report {
 	bool has_chain;
 	char chain[2 * AUDIT_CHAIN_ID_LEN + 1];
 	uint64_t records, checkpoints, key_changes, runs;
-	uint64_t first_seq, last_seq, sealed_seq; /* sealed_seq: last record a valid signature covers */
+	uint64_t first_seq, last_seq,
+		sealed_seq; /* sealed_seq: last record a valid signature covers */
 	bool sealed;
 	uint64_t first_time, last_time;
 	uint64_t first_bad_seq;

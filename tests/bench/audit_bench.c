@@ -66,8 +66,7 @@ static int read_back(unsigned long *ret_n)
 		return r;
 	r = sd_journal_add_match(j, "SYSLOG_IDENTIFIER=masd", 0);
 	while (r >= 0 && (r = sd_journal_next(j)) > 0) {
-		SD_JOURNAL_FOREACH_DATA(j, d, l)
-			;
+		SD_JOURNAL_FOREACH_DATA(j, d, l);
 		n++;
 	}
 	sd_journal_close(j);

@@ -46,8 +46,8 @@ int main(int argc, char **argv)
 			r = audit_key_generate(&k);
 		if (r < 0)
 			return 1;
-		r = strcmp(argv[1], "resign") == 0 ? tamper_resign(&l, seq, k)
-						   : tamper_foreign_key(&l, seq, k);
+		r = strcmp(argv[1], "resign") == 0 ? tamper_resign(&l, seq, k) :
+						     tamper_foreign_key(&l, seq, k);
 		audit_key_free(k);
 	} else {
 		r = tamper_apply(&l, argv[1], seq);

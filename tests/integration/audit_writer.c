@@ -19,11 +19,10 @@
 
 static int usage(void)
 {
-	fprintf(stderr,
-		"usage: audit_writer --state-dir DIR [--records N] [--ckpt-records N]\n"
-		"         [--ckpt-seconds T] [--rotate-every K] [--keep-retired FILE]\n"
-		"         [--interval-ms M] [--crash] [--drain-seconds S]\n"
-		"       audit_writer --inject EXPORT --seq S\n");
+	fprintf(stderr, "usage: audit_writer --state-dir DIR [--records N] [--ckpt-records N]\n"
+			"         [--ckpt-seconds T] [--rotate-every K] [--keep-retired FILE]\n"
+			"         [--interval-ms M] [--crash] [--drain-seconds S]\n"
+			"       audit_writer --inject EXPORT --seq S\n");
 	return 2;
 }
 

@@ -165,8 +165,7 @@ static bool has_kind(const struct audit_report *r, enum audit_finding_kind k)
 	return false;
 }
 
-static void expect(const struct tlog *l, enum audit_finding_kind k, uint64_t seq,
-		   const char *what)
+static void expect(const struct tlog *l, enum audit_finding_kind k, uint64_t seq, const char *what)
 {
 	struct audit_report *r = verify(l);
 
@@ -194,7 +193,9 @@ static void expect_clean(const struct tlog *l)
 
 static void test_hash_canonical(void **s)
 {
-	struct audit_kv a[] = { { "B", 1, "2", 1 }, { "A", 1, "1", 1 }, { "_PID", 4, "9", 1 },
+	struct audit_kv a[] = { { "B", 1, "2", 1 },
+				{ "A", 1, "1", 1 },
+				{ "_PID", 4, "9", 1 },
 				{ "MAS_HASH", 8, "x", 1 } };
 	struct audit_kv b[] = { { "A", 1, "1", 1 }, { "B", 1, "2", 1 } };
 	struct audit_kv c[] = { { "A", 1, "1B=2", 4 } };
@@ -460,9 +461,9 @@ static void test_tamper_corpus(void **s)
 		}
 		/* truncated tail: seq and everything after it gone. Cut right after a clean
 		 * shutdown it looks like masd was stopped for good: a documented limit. */
-		if (seq > 0 && strcmp(trec_get(&captured.r[tlog_find(&captured, seq - 1)],
-					       "MAS_REASON") ?: "",
-				      "shutdown") != 0) {
+		if (seq > 0 &&
+		    strcmp(trec_get(&captured.r[tlog_find(&captured, seq - 1)], "MAS_REASON") ?: "",
+			   "shutdown") != 0) {
 			struct tlog t = tlog_dup(&captured);
 
 			assert_int_equal(tamper_apply(&t, "truncate", seq), 0);
