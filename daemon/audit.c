@@ -29,6 +29,16 @@
 #define MAX_FIELDS 256
 #define SPOOL_MAX (1024ULL * 1024 * 1024)
 #define RECOVER_MAX (4U * 1024 * 1024)
+/* Records journald accepted into its socket but may not have read yet: journald's receive buffer
+ * holds a few thousand. When journald goes away they are lost with it, so the last ones sent are
+ * kept to be sent again if the journal does not have them once it is back. */
+#define RING_SIZE 8192
+
+struct ring_ent {
+	uint64_t seq;
+	uint8_t *buf; /* spool format */
+	size_t len, cap;
+};
 
 struct mas_audit {
 	struct mas_audit_options opts;
@@ -48,6 +58,9 @@ struct mas_audit {
 	uint64_t last_ckpt_usec;
 	uint64_t last_state_usec;
 	uint64_t spooled;
+	struct ring_ent *ring;
+	size_t ring_next, ring_n;
+	bool outage; /* a send failed: the ring's records may be lost in journald's socket */
 };
 
 static uint64_t now_usec(const struct mas_audit *a)
@@ -153,19 +166,17 @@ static int sink_send(struct mas_audit *a, const struct iovec *iov, int n)
 }
 
 /* Spool format: per record a le32 field count, then per field a le32 length and "NAME=value". */
-static int spool_append(struct mas_audit *a, const struct iovec *iov, int n)
+static size_t serialized_len(const struct iovec *iov, int n)
 {
-	char path[PATH_MAX];
 	size_t total = 4;
-	uint8_t *buf, *p;
-	int fd, r = 0;
 
 	for (int i = 0; i < n; i++)
 		total += 4 + iov[i].iov_len;
-	buf = malloc(total);
-	if (!buf)
-		return -ENOMEM;
-	p = buf;
+	return total;
+}
+
+static void serialize(const struct iovec *iov, int n, uint8_t *p)
+{
 	memcpy(p, &(uint32_t){ (uint32_t)n }, 4);
 	p += 4;
 	for (int i = 0; i < n; i++) {
@@ -173,6 +184,58 @@ static int spool_append(struct mas_audit *a, const struct iovec *iov, int n)
 		memcpy(p + 4, iov[i].iov_base, iov[i].iov_len);
 		p += 4 + iov[i].iov_len;
 	}
+}
+
+/* Keep a copy of a record journald took; failing to keep one only weakens the outage repair. */
+static void ring_put(struct mas_audit *a, uint64_t seq, const struct iovec *iov, int n)
+{
+	size_t len = serialized_len(iov, n);
+	struct ring_ent *e;
+
+	if (!a->ring) {
+		a->ring = calloc(RING_SIZE, sizeof(*a->ring));
+		if (!a->ring)
+			return;
+	}
+	e = &a->ring[a->ring_next];
+	if (e->cap < len) {
+		uint8_t *p = realloc(e->buf, len);
+
+		if (!p)
+			return;
+		e->buf = p;
+		e->cap = len;
+	}
+	serialize(iov, n, e->buf);
+	e->len = len;
+	e->seq = seq;
+	a->ring_next = (a->ring_next + 1) % RING_SIZE;
+	if (a->ring_n < RING_SIZE)
+		a->ring_n++;
+}
+
+static void ring_free(struct mas_audit *a)
+{
+	for (size_t i = 0; a->ring && i < RING_SIZE; i++) {
+		OPENSSL_cleanse(a->ring[i].buf, a->ring[i].cap);
+		free(a->ring[i].buf);
+	}
+	free(a->ring);
+	a->ring = NULL;
+	a->ring_n = a->ring_next = 0;
+}
+
+static int spool_append(struct mas_audit *a, const struct iovec *iov, int n)
+{
+	char path[PATH_MAX];
+	size_t total = serialized_len(iov, n);
+	uint8_t *buf;
+	int fd, r = 0;
+
+	buf = malloc(total);
+	if (!buf)
+		return -ENOMEM;
+	serialize(iov, n, buf);
 	r = path_of(a, "spool", path, sizeof(path));
 	if (r < 0)
 		goto out;
@@ -238,6 +301,77 @@ static int spool_send_one(struct mas_audit *a, const struct iovec *iov, int n, v
 	return sink_send(a, iov, n);
 }
 
+static int ring_send_one(struct mas_audit *a, const struct iovec *iov, int n, void *ud)
+{
+	return sink_send(a, iov, n);
+}
+
+/* journald is back after an outage: the records it accepted just before going away may have died
+ * in its socket. Send again, in order, those the journal does not hold, before the spool. */
+static int outage_repair(struct mas_audit *a)
+{
+	size_t first = (a->ring_next + RING_SIZE - a->ring_n) % RING_SIZE;
+	uint64_t first_seq;
+	bool *present = NULL;
+	sd_journal *j = NULL;
+	char match[64];
+	int r;
+
+	if (a->ring_n == 0) {
+		a->outage = false;
+		return 0;
+	}
+	first_seq = a->ring[first].seq;
+	present = calloc(a->ring_n, sizeof(*present));
+	if (!present)
+		return -ENOMEM;
+	if (a->opts.sink) {
+		/* a synchronous sink loses nothing it accepted */
+		memset(present, 1, a->ring_n * sizeof(*present));
+	} else if (sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY) >= 0) {
+		snprintf(match, sizeof(match), "MAS_CHAIN_ID=%s", a->chain_hex);
+		if (sd_journal_add_match(j, match, 0) >= 0 && sd_journal_seek_tail(j) >= 0) {
+			size_t seen = 0;
+
+			while (sd_journal_previous(j) > 0 && seen < 4 * RING_SIZE) {
+				const void *d;
+				size_t l;
+				uint64_t seq;
+
+				seen++;
+				if (sd_journal_get_data(j, "MAS_SEQ", &d, &l) < 0 || l < 8 ||
+				    audit_parse_u64((const char *)d + 8, l - 8, &seq) < 0)
+					continue;
+				if (seq < first_seq)
+					break;
+				if (seq - first_seq < a->ring_n)
+					present[seq - first_seq] = true;
+			}
+		}
+		sd_journal_close(j);
+	} else {
+		/* cannot tell: sending again risks duplicates, not sending risks a gap */
+		memset(present, 0, a->ring_n * sizeof(*present));
+	}
+	r = 0;
+	for (size_t i = 0; i < a->ring_n; i++) {
+		struct ring_ent *e = &a->ring[(first + i) % RING_SIZE];
+		size_t done = 0;
+
+		if (present[i])
+			continue;
+		r = spool_walk(a, (const char *)e->buf, e->len, ring_send_one, NULL, &done, NULL);
+		if (r < 0)
+			break;
+	}
+	free(present);
+	if (r == 0) {
+		a->outage = false;
+		a->ring_n = 0;
+	}
+	return r;
+}
+
 /* Send what the spool holds, in order; what journald does not take stays spooled. */
 static int spool_flush(struct mas_audit *a)
 {
@@ -250,6 +384,12 @@ static int spool_flush(struct mas_audit *a)
 	r = path_of(a, "spool", path, sizeof(path));
 	if (r < 0)
 		return r;
+	if (a->outage) {
+		/* fails, and is tried again, until journald takes records again */
+		r = outage_repair(a);
+		if (r < 0)
+			return r;
+	}
 	r = fileio_read_all(path, SPOOL_MAX, &buf, &len);
 	if (r == -ENOENT) {
 		a->spooled = 0;
@@ -340,7 +480,11 @@ static int chain_append(struct mas_audit *a, uint64_t t, const char *message_id,
 	}
 	rec_iov(&rec, iov, NULL);
 	r = a->spooled ? -EAGAIN : sink_send(a, iov, (int)rec.n);
+	if (r == 0 && a->opts.signed_logs && !a->outage)
+		ring_put(a, a->seq, iov, (int)rec.n);
 	if (r < 0) {
+		if (a->opts.signed_logs && a->spooled == 0)
+			a->outage = true;
 		r = spool_append(a, iov, (int)rec.n);
 		if (r < 0)
 			goto out; /* neither journald nor the spool took it: the chain does not advance */
@@ -925,6 +1069,7 @@ void audit_close(struct mas_audit *a)
 	}
 	audit_key_free(a->key);
 	free(a->key_history);
+	ring_free(a);
 	free(a);
 }
 

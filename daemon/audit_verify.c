@@ -1162,7 +1162,8 @@ int audit_verifier_finish(struct audit_verifier *v, struct audit_report **ret)
 			    "the input ends inside an entry");
 	if (c.err)
 		goto out;
-	qsort(rep->findings, rep->n_findings, sizeof(*rep->findings), cmp_finding);
+	if (rep->n_findings)
+		qsort(rep->findings, rep->n_findings, sizeof(*rep->findings), cmp_finding);
 	for (size_t i = 0; i < rep->n_findings; i++) {
 		const struct audit_finding *f = &rep->findings[i];
 
