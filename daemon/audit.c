@@ -339,8 +339,11 @@ static int outage_repair(struct mas_audit *a)
 				uint64_t seq;
 
 				seen++;
-				if (sd_journal_get_data(j, "MAS_SEQ", &d, &l) < 0 || l < 8 ||
-				    audit_parse_u64((const char *)d + 8, l - 8, &seq) < 0)
+				struct audit_kv seal[4];
+
+				if (sd_journal_get_data(j, AUDIT_SEAL_FIELD, &d, &l) < 0 || l < 9 ||
+				    audit_seal_split((const char *)d + 9, l - 9, seal) < 0 ||
+				    audit_parse_u64(seal[0].value, seal[0].value_len, &seq) < 0)
 					continue;
 				if (seq < first_seq)
 					break;
@@ -464,17 +467,26 @@ static int chain_append(struct mas_audit *a, uint64_t t, const char *message_id,
 			goto out;
 	}
 	if (a->opts.signed_logs) {
+		char seal[24 + 2 * AUDIT_HASH_LEN + 24 + 2 * AUDIT_HASH_LEN + 4];
+		char seq[24], prev[2 * AUDIT_HASH_LEN + 1], tm[24];
+		int sl;
+
 		if ((r = rec_adds(&rec, "MAS_CHAIN_ID", a->chain_hex)) < 0 ||
-		    (r = rec_addu(&rec, "MAS_SEQ", a->seq)) < 0 ||
-		    (r = rec_addhex(&rec, "MAS_PREV", a->head, AUDIT_HASH_LEN)) < 0 ||
-		    (r = rec_adds(&rec, "MAS_KEY_ID", a->key_id_hex)) < 0 ||
-		    (r = rec_addu(&rec, "MAS_TIME", t)) < 0)
+		    (r = rec_adds(&rec, "MAS_KEY_ID", a->key_id_hex)) < 0)
 			goto out;
+		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)a->seq);
+		audit_hex(a->head, AUDIT_HASH_LEN, prev);
+		snprintf(tm, sizeof(tm), "%llu", (unsigned long long)t);
 		rec_iov(&rec, iov, kv);
-		r = audit_record_hash(kv, rec.n, hash);
+		kv[rec.n] = (struct audit_kv){ "MAS_SEQ", 7, seq, strlen(seq) };
+		kv[rec.n + 1] = (struct audit_kv){ "MAS_PREV", 8, prev, 2 * AUDIT_HASH_LEN };
+		kv[rec.n + 2] = (struct audit_kv){ "MAS_TIME", 8, tm, strlen(tm) };
+		r = audit_record_hash(kv, rec.n + 3, hash);
 		if (r < 0)
 			goto out;
-		r = rec_addhex(&rec, "MAS_HASH", hash, AUDIT_HASH_LEN);
+		sl = snprintf(seal, sizeof(seal), "%s %s %s ", seq, prev, tm);
+		audit_hex(hash, AUDIT_HASH_LEN, seal + sl);
+		r = rec_add(&rec, AUDIT_SEAL_FIELD, seal, (size_t)sl + 2 * AUDIT_HASH_LEN);
 		if (r < 0)
 			goto out;
 	}

@@ -221,3 +221,20 @@ int audit_parse_u64(const char *s, size_t slen, uint64_t *ret)
 	*ret = v;
 	return 0;
 }
+
+int audit_seal_split(const char *v, size_t len, struct audit_kv ret[4])
+{
+	static const char *const names[4] = { "MAS_SEQ", "MAS_PREV", "MAS_TIME", "MAS_HASH" };
+	size_t start = 0, k = 0;
+
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && v[i] != ' ')
+			continue;
+		if (k == 4 || i == start)
+			return -EBADMSG;
+		ret[k] = (struct audit_kv){ names[k], strlen(names[k]), v + start, i - start };
+		k++;
+		start = i + 1;
+	}
+	return k == 4 ? 0 : -EBADMSG;
+}

@@ -48,6 +48,14 @@ void audit_ckpt_message(const uint8_t chain[AUDIT_CHAIN_ID_LEN], uint64_t seq,
 void audit_cert_message(const uint8_t chain[AUDIT_CHAIN_ID_LEN], uint32_t index,
 			const uint8_t pub[AUDIT_PUB_LEN], uint8_t *ret);
 
+/* On the wire the four fields unique to each record travel as one, because journald's cost grows
+ * with the number of distinct data objects per entry:
+ *   MAS_SEAL=<MAS_SEQ> <MAS_PREV> <MAS_TIME> <MAS_HASH>
+ * The record's hash is defined over the four logical fields, as if they had been sent apart.
+ * Split one MAS_SEAL value into them (values point into v). Returns 0 or -EBADMSG. */
+#define AUDIT_SEAL_FIELD "MAS_SEAL"
+int audit_seal_split(const char *v, size_t len, struct audit_kv ret[4]);
+
 /* The key id: the first 8 bytes of SHA-256 over the public key. */
 void audit_key_id(const uint8_t pub[AUDIT_PUB_LEN], uint8_t ret[AUDIT_KEY_ID_LEN]);
 

@@ -90,7 +90,43 @@ void audit_entry_clear(struct audit_entry *e)
 	e->keys = NULL;
 }
 
+static int entry_parse(const struct audit_kv *kv, size_t n, struct audit_entry *e, bool *ret_ours,
+		       bool seal_bad);
+
+/* MAS_SEAL carries four logical fields; the record is parsed and hashed as if they were apart. */
 int audit_entry_parse(const struct audit_kv *kv, size_t n, struct audit_entry *e, bool *ret_ours)
+{
+	struct audit_kv *x;
+	size_t m = 0, seals = 0;
+	bool bad = false;
+	int r;
+
+	for (size_t i = 0; i < n; i++)
+		seals += kv_is(&kv[i], AUDIT_SEAL_FIELD);
+	if (seals == 0)
+		return entry_parse(kv, n, e, ret_ours, false);
+	x = calloc(n + 4 * seals, sizeof(*x));
+	if (!x)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		if (!kv_is(&kv[i], AUDIT_SEAL_FIELD)) {
+			x[m++] = kv[i];
+			continue;
+		}
+		if (audit_seal_split(kv[i].value, kv[i].value_len, &x[m]) < 0) {
+			bad = true;
+			x[m++] = kv[i]; /* keep it hashed as it is: the hash cannot match */
+			continue;
+		}
+		m += 4;
+	}
+	r = entry_parse(x, m, e, ret_ours, bad || seals > 1);
+	free(x);
+	return r;
+}
+
+static int entry_parse(const struct audit_kv *kv, size_t n, struct audit_entry *e, bool *ret_ours,
+		       bool seal_bad)
 {
 	const struct audit_kv *f[_F_MAX] = { 0 };
 	bool ident = false, mas = false, dup = false;
@@ -134,7 +170,7 @@ int audit_entry_parse(const struct audit_kv *kv, size_t n, struct audit_entry *e
 	r = audit_record_hash(kv, n, e->computed);
 	if (r < 0)
 		return r;
-	e->malformed = dup;
+	e->malformed = dup || seal_bad;
 	if (f[F_MSGID]) {
 		if (val_is(f[F_MSGID], MAS_MSGID_AUDIT_CHECKPOINT))
 			e->type = AUDIT_REC_CHECKPOINT;

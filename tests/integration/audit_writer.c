@@ -49,6 +49,7 @@ static int inject(const char *file, unsigned long long seq)
 	struct iovec iov[256];
 	char *strs[256];
 	FILE *f = fopen(file, "re");
+	struct trec w;
 	long i;
 	size_t n = 0;
 	int r;
@@ -62,8 +63,9 @@ static int inject(const char *file, unsigned long long seq)
 		fprintf(stderr, "audit_writer: seq %llu not in %s\n", seq, file);
 		return 1;
 	}
-	for (size_t k = 0; k < l.r[i].n && n < 256; k++) {
-		struct tfield *fl = &l.r[i].f[k];
+	w = trec_wire(&l.r[i]); /* as masd sent it */
+	for (size_t k = 0; k < w.n && n < 256; k++) {
+		struct tfield *fl = &w.f[k];
 
 		if (fl->name[0] == '_')
 			continue;
@@ -76,6 +78,7 @@ static int inject(const char *file, unsigned long long seq)
 	r = sd_journal_sendv(iov, (int)n);
 	for (size_t k = 0; k < n; k++)
 		free(strs[k]);
+	trec_free(&w);
 	tlog_free(&l);
 	if (r < 0) {
 		fprintf(stderr, "audit_writer: send: %s\n", strerror(-r));

@@ -47,7 +47,8 @@ journal_sync
 rc=$?
 [ $rc = 0 ] || { cat "$tmp/v.json"; echo "FAIL: verify exit $rc"; exit 1; }
 # every seq once, in order
-journalctl -o export SYSLOG_IDENTIFIER=masd | grep -a '^MAS_SEQ=' | cut -d= -f2 >"$tmp/seqs"
+journalctl -o export SYSLOG_IDENTIFIER=masd | grep -a '^MAS_SEAL=' | cut -d= -f2 | cut -d' ' -f1 \
+	>"$tmp/seqs"
 n=$(wc -l <"$tmp/seqs")
 seq 0 $((n - 1)) | cmp -s - "$tmp/seqs" || { echo "FAIL: records out of order"; exit 1; }
 echo "spool: $(grep -o 'max_spooled=[0-9]*' "$tmp/writer.out") records waited, $n in order, chain intact"

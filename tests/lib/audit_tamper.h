@@ -174,7 +174,15 @@ static inline int tlog_parse_cb(void *ud, const struct audit_kv *kv, size_t n)
 
 	for (size_t i = 0; i < n; i++) {
 		char name[300];
+		struct audit_kv seal[4];
 
+		/* the four fields MAS_SEAL carries are handled as the logical fields they are */
+		if (kv[i].name_len == 8 && memcmp(kv[i].name, AUDIT_SEAL_FIELD, 8) == 0 &&
+		    audit_seal_split(kv[i].value, kv[i].value_len, seal) == 0) {
+			for (int k = 0; k < 4; k++)
+				trec_set(&r, seal[k].name, seal[k].value, seal[k].value_len);
+			continue;
+		}
 		snprintf(name, sizeof(name), "%.*s", (int)kv[i].name_len, kv[i].name);
 		/* a name may repeat in the journal; keep every copy */
 		r.f = realloc(r.f, (r.n + 1) * sizeof(*r.f));
@@ -189,13 +197,42 @@ static inline int tlog_parse_cb(void *ud, const struct audit_kv *kv, size_t n)
 	return 0;
 }
 
+/* The record as journald holds it: MAS_SEQ, MAS_PREV, MAS_TIME, MAS_HASH packed in MAS_SEAL. */
+static inline struct trec trec_wire(const struct trec *r)
+{
+	static const char *const packed[4] = { "MAS_SEQ", "MAS_PREV", "MAS_TIME", "MAS_HASH" };
+	struct trec w = { 0 };
+	char seal[256] = "";
+	bool all = true;
+
+	for (int k = 0; k < 4; k++)
+		all = all && trec_get(r, packed[k]);
+	for (size_t i = 0; i < r->n; i++) {
+		bool skip = false;
+
+		for (int k = 0; k < 4 && all; k++)
+			skip = skip || strcmp(r->f[i].name, packed[k]) == 0;
+		if (!skip)
+			trec_set(&w, r->f[i].name, r->f[i].val, r->f[i].vlen);
+	}
+	if (all) {
+		snprintf(seal, sizeof(seal), "%s %s %s %s", trec_get(r, "MAS_SEQ") ?: "",
+			 trec_get(r, "MAS_PREV") ?: "", trec_get(r, "MAS_TIME") ?: "",
+			 trec_get(r, "MAS_HASH") ?: "");
+		trec_set(&w, AUDIT_SEAL_FIELD, seal, strlen(seal));
+	}
+	return w;
+}
+
 static inline int tlog_write(FILE *f, const struct tlog *l)
 {
 	for (size_t i = 0; i < l->n; i++) {
-		struct audit_kv *kv = trec_kv(&l->r[i]);
-		int r = audit_export_write(f, kv, l->r[i].n);
+		struct trec w = trec_wire(&l->r[i]);
+		struct audit_kv *kv = trec_kv(&w);
+		int r = audit_export_write(f, kv, w.n);
 
 		free(kv);
+		trec_free(&w);
 		if (r < 0)
 			return r;
 	}

@@ -42,11 +42,20 @@ static int fake_sink(void *ud, const struct iovec *iov, int n)
 		return -ECONNREFUSED;
 	for (int i = 0; i < n; i++) {
 		const char *s = iov[i].iov_base, *eq = memchr(s, '=', iov[i].iov_len);
+		size_t vl;
 		char name[128];
+		struct audit_kv seal[4];
 
 		assert_non_null(eq);
 		snprintf(name, sizeof(name), "%.*s", (int)(eq - s), s);
-		trec_set(&r, name, eq + 1, iov[i].iov_len - (size_t)(eq - s) - 1);
+		vl = iov[i].iov_len - (size_t)(eq - s) - 1;
+		if (strcmp(name, AUDIT_SEAL_FIELD) == 0) {
+			assert_int_equal(audit_seal_split(eq + 1, vl, seal), 0);
+			for (int k = 0; k < 4; k++)
+				trec_set(&r, seal[k].name, seal[k].value, seal[k].value_len);
+			continue;
+		}
+		trec_set(&r, name, eq + 1, vl);
 	}
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	trec_set(&r, "_PID", pid, strlen(pid));
