@@ -181,14 +181,13 @@ void audit_hex(const uint8_t *p, size_t len, char *ret)
 	ret[2 * len] = 0;
 }
 
-static int unhex1(char c)
+static inline int unhex1(uint8_t c)
 {
-	if (c >= '0' && c <= '9')
+	if ((unsigned)(c - '0') < 10)
 		return c - '0';
-	if (c >= 'a' && c <= 'f')
+	c |= 0x20; /* lower case */
+	if ((unsigned)(c - 'a') < 6)
 		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
 	return -1;
 }
 
@@ -197,7 +196,8 @@ int audit_unhex(const char *s, size_t slen, uint8_t *ret, size_t len)
 	if (!s || slen != 2 * len)
 		return -EINVAL;
 	for (size_t i = 0; i < len; i++) {
-		int hi = unhex1(s[2 * i]), lo = unhex1(s[2 * i + 1]);
+		int hi = unhex1((uint8_t)s[2 * i]), lo = unhex1((uint8_t)s[2 * i + 1]);
+
 		if (hi < 0 || lo < 0)
 			return -EINVAL;
 		ret[i] = (uint8_t)(hi << 4 | lo);

@@ -28,6 +28,9 @@ static bool kv_is(const struct audit_kv *kv, const char *name)
 	return kv->name_len == l && memcmp(kv->name, name, l) == 0;
 }
 
+#define KV_IS(kv, lit) \
+	((kv)->name_len == sizeof(lit) - 1 && memcmp((kv)->name, lit, sizeof(lit) - 1) == 0)
+
 static bool val_is(const struct audit_kv *kv, const char *v)
 {
 	size_t l = strlen(v);
@@ -135,29 +138,34 @@ static int entry_parse(const struct audit_kv *kv, size_t n, struct audit_entry *
 
 	memset(e, 0, sizeof(*e));
 	e->jpid = e->juid = e->mas_pid = -1;
+	static size_t lens[_F_MAX];
+
+	if (!lens[0])
+		for (int j = 0; j < _F_MAX; j++)
+			lens[j] = strlen(integrity_names[j]);
 	for (size_t i = 0; i < n; i++) {
 		const struct audit_kv *k = &kv[i];
 
-		if (kv_is(k, "SYSLOG_IDENTIFIER")) {
+		if (k->name_len > 0 && k->name[0] == '_') {
+			if (KV_IS(k, "_PID"))
+				(void)parse_i64(k, &e->jpid);
+			else if (KV_IS(k, "_UID"))
+				(void)parse_i64(k, &e->juid);
+			else if (KV_IS(k, "__REALTIME_TIMESTAMP"))
+				(void)audit_parse_u64(k->value, k->value_len, &e->realtime_usec);
+			continue;
+		}
+		if (KV_IS(k, "SYSLOG_IDENTIFIER")) {
 			ident |= val_is(k, "masd");
-			continue;
-		}
-		if (kv_is(k, "_PID")) {
-			(void)parse_i64(k, &e->jpid);
-			continue;
-		}
-		if (kv_is(k, "_UID")) {
-			(void)parse_i64(k, &e->juid);
-			continue;
-		}
-		if (kv_is(k, "__REALTIME_TIMESTAMP")) {
-			(void)audit_parse_u64(k->value, k->value_len, &e->realtime_usec);
 			continue;
 		}
 		if (k->name_len > 4 && memcmp(k->name, "MAS_", 4) == 0)
 			mas = true;
+		else if (!KV_IS(k, "MESSAGE_ID"))
+			continue;
 		for (int j = 0; j < _F_MAX; j++) {
-			if (kv_is(k, integrity_names[j])) {
+			if (k->name_len == lens[j] &&
+			    memcmp(k->name, integrity_names[j], lens[j]) == 0) {
 				dup |= f[j] != NULL;
 				f[j] = k;
 				break;
@@ -246,9 +254,11 @@ static int entry_parse(const struct audit_kv *kv, size_t n, struct audit_entry *
 
 int audit_journal_entry(sd_journal *j, struct audit_entry *e, bool *ret_ours)
 {
-	struct audit_kv *kv = NULL;
-	size_t *off = NULL, n = 0, cap = 0, blen = 0, bcap = 0;
-	char *buf = NULL;
+	/* Reused from entry to entry: one verify reads millions of them. */
+	static __thread size_t *off, cap, bcap, kcap;
+	static __thread char *buf;
+	static __thread struct audit_kv *kv;
+	size_t n = 0, blen = 0;
 	const void *d;
 	size_t l;
 	uint64_t rt = 0;
@@ -288,10 +298,15 @@ int audit_journal_entry(sd_journal *j, struct audit_entry *e, bool *ret_ours)
 	}
 	if (r < 0)
 		goto out;
-	kv = calloc(n ? n : 1, sizeof(*kv));
-	if (!kv) {
-		r = -ENOMEM;
-		goto out;
+	if (kcap < n || !kv) {
+		struct audit_kv *p = realloc(kv, (n ? n : 1) * sizeof(*kv));
+
+		if (!p) {
+			r = -ENOMEM;
+			goto out;
+		}
+		kv = p;
+		kcap = n ? n : 1;
 	}
 	for (size_t i = 0; i < n; i++) {
 		const char *s = buf + off[i];
@@ -309,9 +324,6 @@ int audit_journal_entry(sd_journal *j, struct audit_entry *e, bool *ret_ours)
 	if (r == 0 && sd_journal_get_realtime_usec(j, &rt) >= 0)
 		e->realtime_usec = rt;
 out:
-	free(kv);
-	free(off);
-	free(buf);
 	return r;
 }
 

@@ -12,4 +12,4 @@ fi
 tmp=$(mktemp -d /tmp/bench_audit.XXXXXX)
 trap 'journald_stop; rm -rf "$tmp"' EXIT
 journald_start || exit 1
-"$B/tests/bench/audit_bench" "$tmp/state" "${2:-2000}" "${3:-10}"
+"$B/tests/bench/audit_bench" "$tmp/state" "${2:-500}" "${3:-40}"
