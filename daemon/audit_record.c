@@ -30,6 +30,9 @@ bool audit_field_hashed(const char *name, size_t len)
 	return !(len == 8 && memcmp(name, "MAS_HASH", 8) == 0);
 }
 
+static __thread EVP_MD *sha256;
+static __thread EVP_MD_CTX *hash_ctx;
+
 static int kv_cmp(const void *x, const void *y)
 {
 	const struct audit_kv *a = *(const struct audit_kv *const *)x;
@@ -68,7 +71,7 @@ int audit_record_hash(const struct audit_kv *kv, size_t n, uint8_t ret_hash[AUDI
 {
 	const struct audit_kv *stack[64], **sorted = stack;
 	size_t m = 0;
-	EVP_MD_CTX *ctx;
+	EVP_MD_CTX *ctx = NULL;
 	uint8_t b[4];
 	int r = 0;
 
@@ -86,12 +89,22 @@ int audit_record_hash(const struct audit_kv *kv, size_t n, uint8_t ret_hash[AUDI
 		return -E2BIG;
 	}
 	qsort(sorted, m, sizeof(*sorted), kv_cmp);
-	ctx = EVP_MD_CTX_new();
-	if (!ctx) {
-		r = -ENOMEM;
-		goto out;
+	/* OpenSSL 3 looks the implementation up on every EVP_sha256() init; fetch it once and keep
+	 * one context per thread: this runs for every record written and verified. */
+	if (!sha256) {
+		sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+		if (!sha256)
+			goto fail;
 	}
-	if (EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+	if (!hash_ctx) {
+		hash_ctx = EVP_MD_CTX_new();
+		if (!hash_ctx) {
+			r = -ENOMEM;
+			goto out;
+		}
+	}
+	ctx = hash_ctx;
+	if (EVP_DigestInit_ex(ctx, sha256, NULL) != 1)
 		goto fail;
 	be32(b, (uint32_t)m);
 	if (EVP_DigestUpdate(ctx, HASH_TAG, sizeof(HASH_TAG)) != 1 ||
@@ -115,7 +128,6 @@ int audit_record_hash(const struct audit_kv *kv, size_t n, uint8_t ret_hash[AUDI
 fail:
 	r = -EIO;
 out:
-	EVP_MD_CTX_free(ctx);
 	if (sorted != stack)
 		free(sorted);
 	return r;
