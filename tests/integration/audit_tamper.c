@@ -24,6 +24,7 @@ int main(int argc, char **argv)
 	r = audit_export_parse(stdin, tlog_parse_cb, &l, NULL);
 	if (r < 0) {
 		fprintf(stderr, "audit_tamper: parse: %s\n", strerror(-r));
+		tlog_free(&l);
 		return 1;
 	}
 	if (strcmp(argv[1], "list") == 0) {
@@ -34,18 +35,23 @@ int main(int argc, char **argv)
 				printf("%s %s %s\n", s, trec_get(&l.r[i], "MESSAGE_ID") ?: "-",
 				       trec_get(&l.r[i], "MAS_REASON") ?: "-");
 		}
+		tlog_free(&l);
 		return 0;
 	}
-	if (argc < 3)
+	if (argc < 3) {
+		tlog_free(&l);
 		return 2;
+	}
 	seq = strtoull(argv[2], NULL, 10);
 	if (strcmp(argv[1], "resign") == 0 || strcmp(argv[1], "foreign-key") == 0) {
 		if (argc > 3 && strcmp(argv[3], "random") != 0)
 			r = audit_key_load(argv[3], &k);
 		else
 			r = audit_key_generate(&k);
-		if (r < 0)
+		if (r < 0) {
+			tlog_free(&l);
 			return 1;
+		}
 		r = strcmp(argv[1], "resign") == 0 ? tamper_resign(&l, seq, k) :
 						     tamper_foreign_key(&l, seq, k);
 		audit_key_free(k);
@@ -54,6 +60,7 @@ int main(int argc, char **argv)
 	}
 	if (r < 0) {
 		fprintf(stderr, "audit_tamper: %s %llu: %s\n", argv[1], seq, strerror(-r));
+		tlog_free(&l);
 		return 1;
 	}
 	r = tlog_write(stdout, &l);

@@ -61,6 +61,7 @@ static int inject(const char *file, unsigned long long seq)
 	i = tlog_find(&l, seq);
 	if (r < 0 || i < 0) {
 		fprintf(stderr, "audit_writer: seq %llu not in %s\n", seq, file);
+		tlog_free(&l);
 		return 1;
 	}
 	w = trec_wire(&l.r[i]); /* as masd sent it */

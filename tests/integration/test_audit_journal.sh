@@ -70,7 +70,7 @@ journal_flush
 echo "clean: live journal, directory and export verify with no finding"
 
 # 2. The tamper corpus.
-"$T" list <"$tmp/clean.export" >"$tmp/list"
+"$T" list <"$tmp/clean.export" >"$tmp/list" || die "audit_tamper list"
 last=$(tail -n1 "$tmp/list" | cut -d' ' -f1)
 kc=$(awk '$2 == "44999778e5ce55cb834e41ebed5ae7b7" {print $1}' "$tmp/list")
 kc1=$(echo "$kc" | head -n1)
