@@ -494,6 +494,8 @@ static int chain_append(struct mas_audit *a, uint64_t t, const char *message_id,
 	r = a->spooled ? -EAGAIN : sink_send(a, iov, (int)rec.n);
 	if (r == 0 && a->opts.signed_logs && !a->outage)
 		ring_put(a, a->seq, iov, (int)rec.n);
+	if (r < 0 && !a->dir[0])
+		goto out; /* plain records without a state dir: nowhere to spool, the caller knows */
 	if (r < 0) {
 		if (a->opts.signed_logs && a->spooled == 0)
 			a->outage = true;
