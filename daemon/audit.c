@@ -630,6 +630,37 @@ static int history_load(struct mas_audit *a)
 	return 0;
 }
 
+/* The key file and the history agree: the key is the history's last, its index the count of
+ * certificates. A history one key ahead (a crash inside a key change) loses that key again. */
+static int history_check(struct mas_audit *a)
+{
+	uint8_t pub[AUDIT_PUB_LEN];
+	char hex[2 * AUDIT_PUB_LEN + 1];
+	char *last, *prev_end;
+	uint32_t n = 0;
+
+	audit_key_pub(a->key, pub);
+	audit_hex(pub, AUDIT_PUB_LEN, hex);
+	for (const char *p = a->key_history; *p; p++)
+		n += *p == ',';
+	last = strrchr(a->key_history, ',');
+	last = last ? last + 1 : a->key_history;
+	if (strncmp(last, hex, 2 * AUDIT_PUB_LEN) == 0) {
+		a->key_index = n;
+		return 0;
+	}
+	if (n == 0)
+		return -EBADMSG;
+	prev_end = last - 1;
+	*prev_end = 0;
+	last = strrchr(a->key_history, ',');
+	last = last ? last + 1 : a->key_history;
+	if (strncmp(last, hex, 2 * AUDIT_PUB_LEN) != 0)
+		return -EBADMSG;
+	a->key_index = n - 1;
+	return history_save(a);
+}
+
 static int do_checkpoint(struct mas_audit *a, const char *reason)
 {
 	uint8_t msg[AUDIT_CKPT_MSG_LEN], sig[AUDIT_SIG_LEN];
@@ -695,9 +726,19 @@ int audit_rotate_key(struct mas_audit *a)
 		r = -ENOMEM;
 		goto out;
 	}
-	/* The next key reaches the disk first, replacing the current one there: a crash after this
-	 * point resumes with the next key, and the start record's key history carries its
-	 * certificate. */
+	/* The certificate reaches the disk first, then the next key replaces the current one there.
+	 * A crash between the two leaves a history one key ahead of the key file, which the next
+	 * start drops again; a crash after resumes with the next key, and the start record's key
+	 * history carries its certificate. */
+	{
+		char *old = a->key_history;
+
+		a->key_history = hist;
+		r = history_save(a);
+		a->key_history = old;
+		if (r < 0)
+			goto out;
+	}
 	r = path_of(a, "key", path, sizeof(path));
 	if (r < 0)
 		goto out;
@@ -707,9 +748,6 @@ int audit_rotate_key(struct mas_audit *a)
 	free(a->key_history);
 	a->key_history = hist;
 	hist = NULL;
-	r = history_save(a);
-	if (r < 0)
-		goto out;
 	if ((r = rec_adds(&extra, "MAS_NEXT_KEY", pubhex)) < 0 ||
 	    (r = rec_addu(&extra, "MAS_KEY_INDEX", a->key_index + 1)) < 0 ||
 	    (r = rec_adds(&extra, "MAS_KEY_SIG", sighex)) < 0)
@@ -962,6 +1000,8 @@ static int open_chain(struct mas_audit *a)
 			set_key(a, k);
 			r = history_load(a);
 		}
+		if (r == 0)
+			r = history_check(a);
 	}
 	if (r == -ENOENT || r == -EBADMSG || r == -EINVAL) {
 		bool lost = r != -ENOENT || access(path, F_OK) == 0;

@@ -610,6 +610,28 @@ static void test_lost_state(void **s)
 	(void)old;
 }
 
+/* A crash inside a key change, after the certificate reached the history but before the next
+ * key replaced the key file: the next start drops the uncommitted key and the chain verifies. */
+static void test_crash_in_key_change(void **s)
+{
+	struct mas_audit *a = open_writer(4);
+	char path[300], cmd[700];
+
+	emit_n(a, 5);
+	assert_int_equal(audit_rotate_key(a), 0);
+	emit_n(a, 3);
+	audit_close(a);
+	snprintf(path, sizeof(path), "%s/audit/keys", state_dir);
+	snprintf(cmd, sizeof(cmd), "printf ',%%064d:%%0128d' 7 7 >> '%s'", path);
+	assert_int_equal(system(cmd), 0);
+	a = open_writer(4);
+	emit_n(a, 3);
+	assert_int_equal(audit_rotate_key(a), 0);
+	emit_n(a, 2);
+	audit_close(a);
+	expect_clean(&captured);
+}
+
 static void test_emit_rejects(void **s)
 {
 	struct mas_audit *a = open_writer(4);
@@ -683,6 +705,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spool, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_spool_across_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_in_key_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_emit_rejects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unchained_injection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_pinned_key, setup, teardown),
