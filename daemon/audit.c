@@ -897,14 +897,48 @@ static int recover_from_spool(struct mas_audit *a)
 
 /* The state of the chain before us is gone (or there never was one): a new chain, loudly when
  * there was one. */
+/* Whether the journal holds another chain of masd's: then the state dir was lost, not new. */
+static bool previous_chain(char ret_chain[2 * AUDIT_CHAIN_ID_LEN + 1], uint64_t *ret_seq)
+{
+	sd_journal *j = NULL;
+	const void *d;
+	size_t l;
+	bool found = false;
+
+	if (sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY) < 0)
+		return false;
+	if (sd_journal_add_match(j, "SYSLOG_IDENTIFIER=masd", 0) >= 0 &&
+	    sd_journal_add_match(j, "MESSAGE_ID=" MAS_MSGID_AUDIT_CHECKPOINT, 0) >= 0 &&
+	    sd_journal_seek_tail(j) >= 0 && sd_journal_previous(j) > 0 &&
+	    sd_journal_get_data(j, "MAS_CHAIN_ID", &d, &l) >= 0 &&
+	    l == 13 + 2 * AUDIT_CHAIN_ID_LEN) {
+		struct audit_kv seal[4];
+
+		memcpy(ret_chain, (const char *)d + 13, 2 * AUDIT_CHAIN_ID_LEN);
+		ret_chain[2 * AUDIT_CHAIN_ID_LEN] = 0;
+		*ret_seq = 0;
+		if (sd_journal_get_data(j, AUDIT_SEAL_FIELD, &d, &l) >= 0 && l > 9 &&
+		    audit_seal_split((const char *)d + 9, l - 9, seal) == 0)
+			(void)audit_parse_u64(seal[0].value, seal[0].value_len, ret_seq);
+		found = true;
+	}
+	sd_journal_close(j);
+	return found;
+}
+
 static int new_chain(struct mas_audit *a, bool lost)
 {
+	char old_chain[2 * AUDIT_CHAIN_ID_LEN + 1] = "";
+	uint64_t old_seq = 0;
+
 	uint8_t pub[AUDIT_PUB_LEN];
 	char pubhex[2 * AUDIT_PUB_LEN + 2], path[PATH_MAX], text[PATH_MAX + 512];
 	struct audit_key *k = NULL;
 	struct rec extra = { 0 };
 	int r;
 
+	if (!a->opts.sink && previous_chain(old_chain, &old_seq))
+		lost = true;
 	if (RAND_bytes(a->chain, AUDIT_CHAIN_ID_LEN) != 1)
 		return -EIO;
 	audit_hex(a->chain, AUDIT_CHAIN_ID_LEN, a->chain_hex);
@@ -939,12 +973,16 @@ static int new_chain(struct mas_audit *a, bool lost)
 	    (r = rec_addu(&extra, "MAS_PID", (uint64_t)getpid())) < 0 ||
 	    (r = rec_adds(&extra, "MAS_REASON", lost ? "state-lost" : "first-start")) < 0)
 		goto out;
+	if (old_chain[0] && ((r = rec_adds(&extra, "MAS_LOST_CHAIN_ID", old_chain)) < 0 ||
+			     (r = rec_addu(&extra, "MAS_LOST_SEQ", old_seq)) < 0))
+		goto out;
 	if (lost)
 		snprintf(text, sizeof(text),
 			 "AUDIT STATE LOST: the state of the audit chain in %s is missing or "
-			 "damaged; a new chain %s starts here and does not link to the records "
-			 "before it. Pin its first public key %s",
-			 a->dir, a->chain_hex, pubhex);
+			 "damaged%s%s%s; a new chain %s starts here and does not link to the "
+			 "records before it. Pin its first public key %s",
+			 a->dir, old_chain[0] ? " (the journal's last chain is " : "", old_chain,
+			 old_chain[0] ? ")" : "", a->chain_hex, pubhex);
 	else
 		snprintf(text, sizeof(text), "audit chain %s starts; first public key %s",
 			 a->chain_hex, pubhex);

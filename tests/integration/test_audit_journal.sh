@@ -49,6 +49,7 @@ journal_sync
 journal_sync
 
 [ "$("$V" pubkey --state-dir "$S")" = "$(cat "$S/audit/first.pub")" ] || die "pubkey"
+cp "$S/audit/first.pub" "$tmp/old.pub"
 "$V" verify --state-dir "$S" >"$tmp/live.txt"
 rc=$?
 [ $rc = 0 ] || { cat "$tmp/live.txt"; die "live journal: exit $rc, want 0"; }
@@ -143,7 +144,19 @@ for seq in "$last" $((last / 2)) 5; do
 	journalctl -o export SYSLOG_IDENTIFIER=masd >"$tmp/inj.export"
 	check "$tmp/inj.export" injected "$seq"
 done
-"$V" verify --state-dir "$S" >/dev/null 2>&1
+# 4. A lost state dir: the next start says so loudly and starts a new chain.
+rm -rf "$S"
+"$W" --state-dir "$S" --records 3 >/dev/null || die "writer after state loss"
+journal_sync
+journalctl -o export SYSLOG_IDENTIFIER=masd MESSAGE_ID=74ea6e4f4296518a8ffc34208415de41 \
+	>"$tmp/nc.export"
+grep -a -q '^MAS_REASON=state-lost$' "$tmp/nc.export" || die "state loss not loud"
+grep -a -q '^PRIORITY=2$' "$tmp/nc.export" || die "state loss not critical"
+grep -a -q '^MAS_LOST_CHAIN_ID=' "$tmp/nc.export" || die "state loss does not name the old chain"
+"$V" --json verify --state-dir "$S" >"$tmp/nc.json"
+[ $? = 4 ] && jq -e '.findings[] | select(.kind == "foreign-chain")' "$tmp/nc.json" >/dev/null ||
+	{ echo "MISSED: old chain not reported under the new key"; fails=$((fails + 1)); }
+"$V" verify --pubkey "$tmp/old.pub" >/dev/null 2>&1
 [ $? = 4 ] || { echo "MISSED: live journal with injected records"; fails=$((fails + 1)); }
 echo "corpus: $cases cases, $fails missed"
 [ $fails = 0 ]
