@@ -771,6 +771,36 @@ out:
 	return r;
 }
 
+/* journald reads every client's datagrams from one socket, in order: once a marker sent now is
+ * in the journal, so is everything the crashed run sent before. Best effort, at most 2 s. */
+static void journal_barrier(void)
+{
+	char marker[64], id[2 * 8 + 1];
+	uint8_t rnd[8];
+	struct iovec iov[4];
+	sd_journal *j = NULL;
+
+	if (RAND_bytes(rnd, sizeof(rnd)) != 1)
+		return;
+	audit_hex(rnd, sizeof(rnd), id);
+	snprintf(marker, sizeof(marker), "MASD_BARRIER=%s", id);
+	iov[0] = (struct iovec){ "SYSLOG_IDENTIFIER=masd", 22 };
+	iov[1] = (struct iovec){ "PRIORITY=7", 10 };
+	iov[2] =
+		(struct iovec){ "MESSAGE=audit: waiting for journald to store the run before", 59 };
+	iov[3] = (struct iovec){ marker, strlen(marker) };
+	if (sd_journal_sendv(iov, 4) < 0 || sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY) < 0)
+		return;
+	if (sd_journal_add_match(j, marker, 0) >= 0) {
+		for (int i = 0; i < 20; i++) {
+			if (sd_journal_seek_head(j) >= 0 && sd_journal_next(j) > 0)
+				break;
+			(void)sd_journal_wait(j, 100000);
+		}
+	}
+	sd_journal_close(j);
+}
+
 /* After a crash the journal may hold records after the head the state file knows. Adopt the
  * longest run of them that links, hash by hash, to that head. */
 static int recover_from_journal(struct mas_audit *a, uint64_t *ret_recovered)
@@ -784,6 +814,7 @@ static int recover_from_journal(struct mas_audit *a, uint64_t *ret_recovered)
 	int r;
 
 	*ret_recovered = 0;
+	journal_barrier();
 	r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY);
 	if (r < 0)
 		return r;
