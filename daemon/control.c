@@ -1,0 +1,518 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The control socket. Each accepted connection is its own peer-to-peer sd-bus; the caller's
+ * credentials are taken from the socket at accept, never from anything the caller says. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <syslog.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <systemd/sd-bus.h>
+#include <systemd/sd-id128.h>
+
+#include "control.h"
+#include "msgid.h"
+
+#define MAX_GROUPS 256
+
+struct conn {
+	struct mas_control *ctl;
+	sd_bus *bus;
+	struct ucred cred;
+	gid_t gids[MAX_GROUPS];
+	size_t n_gids;
+	struct conn *next;
+};
+
+struct mas_control {
+	struct mas_daemon *d;
+	sd_event *ev;
+	sd_event_source *src;
+	int fd;
+	char *path;
+	struct conn *conns;
+	void (*on_teardown)(void *);
+	void *userdata;
+};
+
+enum control_access control_access_of(const struct mas_policy *p, uid_t uid, const gid_t *gids,
+				      size_t n_gids)
+{
+	enum control_access best = CONTROL_NONE;
+
+	if (uid == 0)
+		return CONTROL_ADMIN;
+	if (!p)
+		return CONTROL_NONE;
+	for (size_t i = 0; i < p->n_control; i++) {
+		const struct mas_control_grant *g = &p->control[i];
+		bool match = false;
+
+		for (size_t j = 0; j < g->n_principals && !match; j++) {
+			const struct mas_principal *pr = &g->principals[j];
+
+			if (pr->kind == MAS_PRINCIPAL_UID)
+				match = pr->id == uid;
+			else
+				for (size_t k = 0; k < n_gids && !match; k++)
+					match = pr->id == gids[k];
+		}
+		if (!match)
+			continue;
+		if (g->role < p->n_roles && p->roles[g->role].all)
+			return CONTROL_ADMIN;
+		best = CONTROL_READ;
+	}
+	return best;
+}
+
+static int check_access(struct conn *c, enum control_access need, const char *method,
+			sd_bus_error *error)
+{
+	struct mas_daemon *d = c->ctl->d;
+	enum control_access have;
+	char uid[16], pid[16], msg[256];
+
+	have = control_access_of(d->policy, c->cred.uid, c->gids, c->n_gids);
+	if (have >= need)
+		return 0;
+	snprintf(uid, sizeof(uid), "%u", (unsigned)c->cred.uid);
+	snprintf(pid, sizeof(pid), "%d", (int)c->cred.pid);
+	snprintf(msg, sizeof(msg), "control request %s refused for uid %s (pid %s): %s", method,
+		 uid, pid, have == CONTROL_NONE ? "no role" : "read-only role");
+	{
+		const struct audit_field f[] = { { "MAS_UID", uid },
+						 { "MAS_PID", pid },
+						 { "MAS_METHOD", method } };
+
+		audit_emit(d->audit, MAS_MSGID_CONTROL_REFUSED, MAS_CAT_AUTHENTICATION, LOG_WARNING,
+			   msg, f, 3);
+	}
+	return sd_bus_error_setf(error, MAS_ERR_ACCESS_DENIED, "permission denied (uid %u has %s)",
+				 (unsigned)c->cred.uid,
+				 have == CONTROL_NONE ? "no role" : "a read-only role");
+}
+
+static int method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct conn *c = userdata;
+	const char *name, *text;
+	struct mas_error err;
+	int r;
+
+	if ((r = check_access(c, CONTROL_ADMIN, "Apply", error)) < 0)
+		return r;
+	if ((r = sd_bus_message_read(m, "ss", &name, &text)) < 0)
+		return r;
+	r = daemon_apply(c->ctl->d, text, strlen(text), name, &err);
+	if (r == -EINVAL && err.msg[0])
+		return sd_bus_error_set(error, MAS_ERR_INVALID_POLICY, err.msg);
+	if (r < 0)
+		return sd_bus_error_setf(error, MAS_ERR_FAILED, "%s",
+					 err.msg[0] ? err.msg : strerror(-r));
+	return sd_bus_reply_method_return(m, "t", enforcer_generation(c->ctl->d->enf));
+}
+
+static int method_show(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct conn *c = userdata;
+	struct mas_daemon *d = c->ctl->d;
+	int r;
+
+	if ((r = check_access(c, CONTROL_READ, "Show", error)) < 0)
+		return r;
+	return sd_bus_reply_method_return(m, "sst", d->policy_name ? d->policy_name : "",
+					  d->policy_text ? d->policy_text : "",
+					  enforcer_generation(d->enf));
+}
+
+static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct conn *c = userdata;
+	struct mas_daemon *d = c->ctl->d;
+	uint64_t(*counts)[MAS_VERDICT_MAX] = NULL, drops = 0, totals[MAS_VERDICT_MAX] = { 0 };
+	sd_bus_message *reply = NULL;
+	size_t na = d->policy ? d->policy->n_agents : 0;
+	uint32_t enrolled = 0;
+	bool caps = false;
+	int r;
+
+	if ((r = check_access(c, CONTROL_READ, "Status", error)) < 0)
+		return r;
+	if ((r = daemon_agent_counts(d, &counts)) < 0)
+		return r;
+	for (size_t a = 0; a <= na; a++)
+		for (int v = 0; v < MAS_VERDICT_MAX; v++)
+			totals[v] += counts[a][v];
+	free(counts);
+	for (size_t a = 0; a < na; a++)
+		enrolled += d->agents[a].status == AGENT_ENROLLED;
+	for (size_t i = 0; d->policy && i < d->policy->n_destinations; i++)
+		caps |= d->policy->destinations[i].max_connections > 0;
+	enforcer_stat(d->enf, MAS_STAT_RINGBUF_DROPS, &drops);
+
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = sd_bus_message_append(reply, "sttuuttssb", "1", enforcer_generation(d->enf),
+					  d->applied_usec, (uint32_t)na, enrolled, drops,
+					  events_suppressed_total(d->events), d->cgroup_root,
+					  d->o.bpffs_dir, (int)d->adopted);
+	/* what the policy says that the kernel does not enforce yet */
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "s");
+	if (r >= 0 && d->policy && d->policy->n_rate_limits)
+		r = sd_bus_message_append(reply, "s", "rate_limits");
+	if (r >= 0 && caps)
+		r = sd_bus_message_append(reply, "s", "max_connections");
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(st)");
+	for (int v = 0; r >= 0 && v < MAS_VERDICT_MAX; v++)
+		r = sd_bus_message_append(reply, "(st)", events_verdict_name((uint8_t)v),
+					  totals[v]);
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_message_append(
+			reply, "u",
+			d->keys ? (uint32_t)keys_overdue(d->keys, (uint64_t)time(NULL)) : 0);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
+static int method_keys_list(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct conn *c = userdata;
+	struct mas_daemon *d = c->ctl->d;
+	struct keys_list_entry *e = NULL;
+	sd_bus_message *reply = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = check_access(c, CONTROL_READ, "KeysList", error)) < 0)
+		return r;
+	if (d->keys && (r = keys_list(d->keys, (uint64_t)time(NULL), &e, &n)) < 0)
+		return r;
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(ssssttttttb)");
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = sd_bus_message_append(
+			reply, "(ssssttttttb)", e[i].name, keys_type_name(e[i].type),
+			e[i].active_kid, e[i].pending_kid, e[i].active_since, e[i].age_s,
+			e[i].next_rotation, e[i].rotate_every_s, e[i].keep_previous_for_s,
+			(uint64_t)e[i].n_versions, (int)e[i].overdue);
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+	free(e);
+	return r;
+}
+
+static int method_keys_rotate(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct conn *c = userdata;
+	struct mas_daemon *d = c->ctl->d;
+	const char *name;
+	uint32_t flags;
+	int r;
+
+	if ((r = check_access(c, CONTROL_ADMIN, "KeysRotate", error)) < 0)
+		return r;
+	if ((r = sd_bus_message_read(m, "su", &name, &flags)) < 0)
+		return r;
+	r = d->keys ? keys_rotate(d->keys, name, (uint64_t)time(NULL),
+				  flags & (KEYS_ROTATE_IMMEDIATE | KEYS_ROTATE_REVOKE)) :
+		      -ENOENT;
+	if (r == -ENOENT)
+		return sd_bus_error_setf(error, MAS_ERR_FAILED, "no key named '%s' in the policy",
+					 name);
+	if (r == -EBUSY)
+		return sd_bus_error_setf(error, MAS_ERR_FAILED,
+					 "key '%s' already has a pending version (use --now to "
+					 "activate it)",
+					 name);
+	if (r < 0)
+		return sd_bus_error_setf(error, MAS_ERR_FAILED, "rotating '%s': %s", name,
+					 strerror(-r));
+	return sd_bus_reply_method_return(m, "");
+}
+
+static int method_agents(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct conn *c = userdata;
+	struct mas_daemon *d = c->ctl->d;
+	uint64_t(*counts)[MAS_VERDICT_MAX] = NULL;
+	sd_bus_message *reply = NULL;
+	size_t na = d->policy ? d->policy->n_agents : 0;
+	int r;
+
+	if ((r = check_access(c, CONTROL_READ, "Agents", error)) < 0)
+		return r;
+	if ((r = daemon_agent_counts(d, &counts)) < 0)
+		return r;
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(sssssttttt)");
+	for (size_t a = 0; r >= 0 && a < na; a++) {
+		const struct mas_agent *ag = &d->policy->agents[a];
+
+		r = sd_bus_message_append(
+			reply, "(sssssttttt)", ag->name, d->policy->roles[ag->role].name,
+			policy_agent_mode(d->policy, a) == MAS_POLICY_AUDIT ? "audit" : "enforce",
+			daemon_agent_status_name(d->agents[a].status),
+			d->agents[a].path ? d->agents[a].path : (ag->unit ? ag->unit : ag->cgroup),
+			counts[a][MAS_VERDICT_ALLOW], counts[a][MAS_VERDICT_DENY],
+			counts[a][MAS_VERDICT_WOULD_DENY], counts[a][MAS_VERDICT_RATE_LIMITED],
+			counts[a][MAS_VERDICT_CAPPED]);
+	}
+	/* processes that are no agent: what they were refused */
+	if (r >= 0)
+		r = sd_bus_message_append(
+			reply, "(sssssttttt)", "(none)", "-", "-", "-", "-",
+			counts[na][MAS_VERDICT_ALLOW], counts[na][MAS_VERDICT_DENY],
+			counts[na][MAS_VERDICT_WOULD_DENY], counts[na][MAS_VERDICT_RATE_LIMITED],
+			counts[na][MAS_VERDICT_CAPPED]);
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+	free(counts);
+	return r;
+}
+
+#define EVENTS_MAX_REPLY 1024
+
+static int method_events(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct conn *c = userdata;
+	struct mas_daemon *d = c->ctl->d;
+	struct mas_event_rec *recs;
+	sd_bus_message *reply = NULL;
+	uint64_t since;
+	uint32_t max;
+	size_t n;
+	int r;
+
+	if ((r = check_access(c, CONTROL_READ, "Events", error)) < 0)
+		return r;
+	if ((r = sd_bus_message_read(m, "tu", &since, &max)) < 0)
+		return r;
+	if (max == 0 || max > EVENTS_MAX_REPLY)
+		max = EVENTS_MAX_REPLY;
+	recs = calloc(max, sizeof(*recs));
+	if (!recs)
+		return -ENOMEM;
+	n = events_since(d->events, since, recs, max);
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = sd_bus_message_append(reply, "t", n ? recs[n - 1].seq : since);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(ttssssssqsuust)");
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		const struct mas_event *e = &recs[i].e;
+		char addr[64], comm[MAS_COMM_LEN + 1];
+
+		events_format_addr(e, addr, sizeof(addr));
+		memcpy(comm, e->comm, MAS_COMM_LEN);
+		comm[MAS_COMM_LEN] = '\0';
+		r = sd_bus_message_append(reply, "(ttssssssqsuust)", recs[i].seq,
+					  recs[i].realtime_usec, recs[i].agent,
+					  events_verdict_name(e->verdict),
+					  events_reason_name(e->reason), events_hook_name(e->hook),
+					  events_proto_name(e->protocol), addr, e->port,
+					  recs[i].dest, e->pid, e->uid, comm, e->generation);
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+	free(recs);
+	return r;
+}
+
+static int method_teardown(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct conn *c = userdata;
+	int r;
+
+	if ((r = check_access(c, CONTROL_ADMIN, "Teardown", error)) < 0)
+		return r;
+	r = daemon_teardown(c->ctl->d);
+	if (r < 0)
+		return sd_bus_error_setf(error, MAS_ERR_FAILED, "teardown: %s", strerror(-r));
+	r = sd_bus_reply_method_return(m, "");
+	if (c->ctl->on_teardown)
+		c->ctl->on_teardown(c->ctl->userdata);
+	return r;
+}
+
+static const sd_bus_vtable control_vtable[] = {
+	SD_BUS_VTABLE_START(0),
+	SD_BUS_METHOD("Apply", "ss", "t", method_apply, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Show", "", "sst", method_show, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Status", "", "sttuuttssbasa(st)u", method_status,
+		      SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("KeysList", "", "a(ssssttttttb)", method_keys_list,
+		      SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("KeysRotate", "su", "", method_keys_rotate, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Agents", "", "a(sssssttttt)", method_agents, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Events", "tu", "ta(ttssssssqsuust)", method_events,
+		      SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Teardown", "", "", method_teardown, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_VTABLE_END
+};
+
+static void conn_free(struct conn *c)
+{
+	if (!c)
+		return;
+	sd_bus_flush_close_unref(c->bus);
+	free(c);
+}
+
+static int on_accept(sd_event_source *s, int fd, uint32_t revents, void *userdata)
+{
+	struct mas_control *ctl = userdata;
+	socklen_t len = sizeof(struct ucred);
+	struct conn *c;
+	sd_id128_t id;
+	int cfd, r;
+
+	cfd = accept4(fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	if (cfd < 0)
+		return 0;
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(cfd);
+		return 0;
+	}
+	c->ctl = ctl;
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERCRED, &c->cred, &len) < 0)
+		goto fail;
+	len = sizeof(c->gids);
+	if (getsockopt(cfd, SOL_SOCKET, SO_PEERGROUPS, c->gids, &len) == 0)
+		c->n_gids = len / sizeof(gid_t);
+	r = sd_bus_new(&c->bus);
+	if (r < 0)
+		goto fail;
+	if (sd_bus_set_fd(c->bus, cfd, cfd) < 0)
+		goto fail_bus;
+	cfd = -1; /* the bus owns it now */
+	if (sd_id128_randomize(&id) < 0 || sd_bus_set_server(c->bus, 1, id) < 0 ||
+	    sd_bus_add_object_vtable(c->bus, NULL, MAS_CONTROL_PATH, MAS_CONTROL_IFACE,
+				     control_vtable, c) < 0 ||
+	    sd_bus_start(c->bus) < 0 || sd_bus_attach_event(c->bus, ctl->ev, 0) < 0)
+		goto fail_bus;
+	c->next = ctl->conns;
+	ctl->conns = c;
+	return 0;
+fail_bus:
+	conn_free(c);
+	if (cfd >= 0)
+		close(cfd);
+	return 0;
+fail:
+	close(cfd);
+	free(c);
+	return 0;
+}
+
+int control_new(struct mas_daemon *d, sd_event *ev, const struct control_options *o,
+		void (*on_teardown)(void *), void *userdata, struct mas_control **ret)
+{
+	struct mas_control *ctl = calloc(1, sizeof(*ctl));
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	mode_t old;
+	int r;
+
+	if (!ctl)
+		return -ENOMEM;
+	ctl->fd = -1;
+	ctl->d = d;
+	ctl->ev = ev;
+	ctl->on_teardown = on_teardown;
+	ctl->userdata = userdata;
+	if (strlen(o->path) >= sizeof(sa.sun_path)) {
+		r = -ENAMETOOLONG;
+		goto fail;
+	}
+	strcpy(sa.sun_path, o->path);
+	ctl->path = strdup(o->path);
+	if (!ctl->path) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	ctl->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (ctl->fd < 0)
+		goto fail_errno;
+	unlink(o->path);
+	old = umask(0777 & ~o->mode); /* never a moment with a wider mode */
+	r = bind(ctl->fd, (struct sockaddr *)&sa, sizeof(sa));
+	umask(old);
+	if (r < 0)
+		goto fail_errno;
+	if (chmod(o->path, o->mode) < 0)
+		goto fail_errno;
+	if (o->gid != (gid_t)-1 && chown(o->path, 0, o->gid) < 0)
+		goto fail_errno;
+	if (listen(ctl->fd, 64) < 0)
+		goto fail_errno;
+	r = sd_event_add_io(ev, &ctl->src, ctl->fd, EPOLLIN, on_accept, ctl);
+	if (r < 0)
+		goto fail;
+	*ret = ctl;
+	return 0;
+fail_errno:
+	r = -errno;
+fail:
+	control_free(ctl);
+	return r;
+}
+
+void control_gc(struct mas_control *ctl)
+{
+	struct conn **pp = &ctl->conns;
+
+	while (*pp) {
+		struct conn *c = *pp;
+
+		if (sd_bus_is_open(c->bus) > 0) {
+			pp = &c->next;
+			continue;
+		}
+		*pp = c->next;
+		conn_free(c);
+	}
+}
+
+void control_free(struct mas_control *ctl)
+{
+	if (!ctl)
+		return;
+	while (ctl->conns) {
+		struct conn *c = ctl->conns;
+
+		ctl->conns = c->next;
+		conn_free(c);
+	}
+	sd_event_source_unref(ctl->src);
+	if (ctl->fd >= 0)
+		close(ctl->fd);
+	if (ctl->path)
+		unlink(ctl->path);
+	free(ctl->path);
+	free(ctl);
+}

@@ -1,0 +1,469 @@
+/* SPDX-License-Identifier: GPL-2.0-only */
+/* The loader and map writer: the only file that speaks bpf(). Policy slots are map-in-map
+ * entries; an apply builds fresh inner maps for the idle slot, flips mas_active, then waits
+ * for an RCU grace period so no program still runs on the old slot. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "cgroup.h"
+#include "enforcer.h"
+#include "fileio.h"
+#include "masd.skel.h"
+
+#define BPF_FS_MAGIC_ 0xcafe4a11
+
+enum { INNER_META, INNER_AGENTS, INNER_LPM4, INNER_LPM6, INNER_MAX };
+
+struct mas_enforcer {
+	struct masd *skel;
+	char *bpffs_dir;
+	int cgroup_fd;
+	uint64_t cgroup_root_id;
+	uint32_t root_level;
+	uint32_t active_slot;
+	uint64_t generation;
+	int agents_fd; /* the agents map of the slot in force, for live enrolment; -1 if none */
+	bool adopted;
+	bool lsm; /* the BPF LSM program is loaded (the kernel offers BPF_PROG_TYPE_LSM) */
+};
+
+static const char *const link_names[] = { "link_connect4", "link_connect6",    "link_sendmsg4",
+					  "link_sendmsg6", "link_sock_create", "link_lsm_socket" };
+
+static struct bpf_program *prog_at(struct mas_enforcer *e, size_t i)
+{
+	struct bpf_program *progs[] = {
+		e->skel->progs.mas_connect4,	e->skel->progs.mas_connect6,
+		e->skel->progs.mas_sendmsg4,	e->skel->progs.mas_sendmsg6,
+		e->skel->progs.mas_sock_create, e->skel->progs.mas_lsm_socket
+	};
+
+	return progs[i];
+}
+
+static struct bpf_map *outer_at(struct mas_enforcer *e, int which)
+{
+	switch (which) {
+	case INNER_META:
+		return e->skel->maps.mas_meta;
+	case INNER_AGENTS:
+		return e->skel->maps.mas_agents;
+	case INNER_LPM4:
+		return e->skel->maps.mas_lpm4;
+	default:
+		return e->skel->maps.mas_lpm6;
+	}
+}
+
+static bool is_bpffs(const char *path)
+{
+	struct statfs s;
+
+	return statfs(path, &s) == 0 && (unsigned long)s.f_type == BPF_FS_MAGIC_;
+}
+
+/* Make sure dir is on a bpffs: mount one on its nearest existing ancestor if that is not one
+ * (as systemd mounts /sys/fs/bpf at boot), then create dir. */
+static int ensure_bpffs(const char *dir)
+{
+	char anc[PATH_MAX];
+	struct stat st;
+
+	if (strlen(dir) >= sizeof(anc) || dir[0] != '/')
+		return -EINVAL;
+	strcpy(anc, dir);
+	while (stat(anc, &st) < 0) {
+		char *slash = strrchr(anc, '/');
+
+		if (errno != ENOENT)
+			return -errno;
+		if (!slash || slash == anc)
+			return -ENOENT;
+		*slash = '\0';
+	}
+	if (!is_bpffs(anc) &&
+	    mount("bpf", anc, "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700") < 0)
+		return -errno;
+	return fileio_mkdir_p(dir, 0700);
+}
+
+static int pin_path(char *buf, size_t len, const char *dir, const char *name)
+{
+	return snprintf(buf, len, "%s/%s", dir, name) >= (int)len ? -ENAMETOOLONG : 0;
+}
+
+/* Read which slot is in force and its generation, and keep the fd of its agents map. */
+static int read_active(struct mas_enforcer *e)
+{
+	uint32_t zero = 0, slot = 0, id = 0;
+	struct mas_meta meta;
+	int fd, r;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.mas_active), &zero, &slot) < 0)
+		return -errno;
+	e->active_slot = slot & (MAS_SLOTS - 1);
+	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.mas_meta), &e->active_slot, &id) < 0)
+		return errno == ENOENT ? 0 : -errno; /* nothing loaded yet */
+	fd = bpf_map_get_fd_by_id(id);
+	if (fd < 0)
+		return -errno;
+	r = bpf_map_lookup_elem(fd, &zero, &meta) < 0 ? -errno : 0;
+	close(fd);
+	if (r < 0)
+		return r;
+	e->generation = meta.generation;
+	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.mas_agents), &e->active_slot, &id) == 0)
+		e->agents_fd = bpf_map_get_fd_by_id(id);
+	return 0;
+}
+
+int enforcer_open(const struct enforcer_options *o, struct mas_enforcer **ret, bool *ret_adopted)
+{
+	struct mas_enforcer *e = calloc(1, sizeof(*e));
+	struct bpf_map *map;
+	char path[PATH_MAX];
+	int r;
+
+	if (!e)
+		return -ENOMEM;
+	e->cgroup_fd = -1;
+	e->agents_fd = -1;
+	e->bpffs_dir = strdup(o->bpffs_dir);
+	if (!e->bpffs_dir) {
+		r = -ENOMEM;
+		goto fail;
+	}
+	e->cgroup_fd = open(o->cgroup_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (e->cgroup_fd < 0) {
+		r = -errno;
+		goto fail;
+	}
+	if ((r = cgroup_id(o->cgroup_root, &e->cgroup_root_id)) < 0)
+		goto fail;
+	if ((r = cgroup_level(o->cgroup_mount, o->cgroup_root, &e->root_level)) < 0)
+		goto fail;
+	if ((r = ensure_bpffs(o->bpffs_dir)) < 0)
+		goto fail;
+
+	e->skel = masd__open();
+	if (!e->skel) {
+		r = -errno;
+		goto fail;
+	}
+	bpf_object__for_each_map(map, e->skel->obj)
+	{
+		if (bpf_map__is_internal(map))
+			continue;
+		if ((r = pin_path(path, sizeof(path), o->bpffs_dir, bpf_map__name(map))) < 0)
+			goto fail;
+		if ((r = bpf_map__set_pin_path(map, path)) < 0)
+			goto fail;
+	}
+	/* packet sockets can only be refused through the BPF LSM; where the kernel has none,
+	 * CAP_NET_RAW (which agents running as their own users lack) is what keeps them out */
+	e->lsm = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_LSM, NULL) == 1;
+	bpf_program__set_autoload(e->skel->progs.mas_lsm_socket, e->lsm);
+	/* pinned maps are reused as they are: counters, events and the policy slots carry on */
+	if ((r = masd__load(e->skel)) < 0)
+		goto fail;
+	if ((r = read_active(e)) < 0)
+		goto fail;
+	if ((r = pin_path(path, sizeof(path), o->bpffs_dir, link_names[0])) < 0)
+		goto fail;
+	e->adopted = access(path, F_OK) == 0;
+	*ret_adopted = e->adopted;
+	*ret = e;
+	return 0;
+fail:
+	enforcer_free(e);
+	return r;
+}
+
+int enforcer_attach(struct mas_enforcer *e)
+{
+	char path[PATH_MAX];
+	int r;
+
+	for (size_t i = 0; i < sizeof(link_names) / sizeof(link_names[0]); i++) {
+		struct bpf_program *prog = prog_at(e, i);
+		struct bpf_link *link;
+
+		if (!bpf_program__autoload(prog))
+			continue;
+		if ((r = pin_path(path, sizeof(path), e->bpffs_dir, link_names[i])) < 0)
+			return r;
+		link = access(path, F_OK) == 0 ? bpf_link__open(path) : NULL;
+		if (link) {
+			struct bpf_link_info info = { 0 };
+			__u32 len = sizeof(info);
+
+			r = bpf_obj_get_info_by_fd(bpf_link__fd(link), &info, &len);
+			if (r == 0 && info.cgroup.cgroup_id != e->cgroup_root_id)
+				r = -EEXIST; /* pinned enforcement belongs to another cgroup root */
+			if (r == 0)
+				r = bpf_link__update_program(link, prog);
+			bpf_link__destroy(link); /* closes our fd; the pin keeps the link */
+			if (r < 0)
+				return r;
+			continue;
+		}
+		if (access(path, F_OK) == 0)
+			return -errno; /* pinned, but not a link we can open */
+		link = bpf_program__attach_cgroup(prog, e->cgroup_fd);
+		if (!link)
+			return -errno;
+		r = bpf_link__pin(link, path);
+		bpf_link__destroy(link);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int create_inner(int which, int *ret_fd)
+{
+	LIBBPF_OPTS(bpf_map_create_opts, opts);
+	int fd;
+
+	switch (which) {
+	case INNER_META:
+		fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "mas_meta_in", sizeof(__u32),
+				    sizeof(struct mas_meta), 1, &opts);
+		break;
+	case INNER_AGENTS:
+		fd = bpf_map_create(BPF_MAP_TYPE_HASH, "mas_agents_in", sizeof(__u64),
+				    sizeof(struct mas_agent_val), MAS_MAX_CGROUPS, &opts);
+		break;
+	case INNER_LPM4:
+		opts.map_flags = BPF_F_NO_PREALLOC;
+		fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "mas_lpm4_in",
+				    sizeof(struct mas_lpm4_key), sizeof(struct mas_prefix_val),
+				    MAS_MAX_PREFIXES, &opts);
+		break;
+	default:
+		opts.map_flags = BPF_F_NO_PREALLOC;
+		fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "mas_lpm6_in",
+				    sizeof(struct mas_lpm6_key), sizeof(struct mas_prefix_val),
+				    MAS_MAX_PREFIXES, &opts);
+		break;
+	}
+	if (fd < 0)
+		return -errno;
+	*ret_fd = fd;
+	return 0;
+}
+
+int enforcer_apply(struct mas_enforcer *e, const struct mas_compiled *c,
+		   const struct mas_enrolment *en, size_t n_en)
+{
+	int fds[INNER_MAX] = { -1, -1, -1, -1 };
+	uint32_t zero = 0, idle = e->active_slot ^ 1;
+	struct mas_meta meta = c->meta;
+	int r = 0;
+
+	for (int i = 0; i < INNER_MAX; i++)
+		if ((r = create_inner(i, &fds[i])) < 0)
+			goto out;
+	meta.root_level = e->root_level;
+	if (bpf_map_update_elem(fds[INNER_META], &zero, &meta, BPF_ANY) < 0)
+		goto fail_errno;
+	for (size_t i = 0; i < c->n_v4; i++)
+		if (bpf_map_update_elem(fds[INNER_LPM4], &c->v4[i].key, &c->v4[i].val, BPF_ANY) < 0)
+			goto fail_errno;
+	for (size_t i = 0; i < c->n_v6; i++)
+		if (bpf_map_update_elem(fds[INNER_LPM6], &c->v6[i].key, &c->v6[i].val, BPF_ANY) < 0)
+			goto fail_errno;
+	for (size_t i = 0; i < n_en; i++) {
+		if (en[i].agent >= c->n_agents) {
+			r = -EINVAL;
+			goto out;
+		}
+		if (bpf_map_update_elem(fds[INNER_AGENTS], &en[i].cgroup_id,
+					&c->agents[en[i].agent], BPF_ANY) < 0)
+			goto fail_errno;
+	}
+	/* the idle slot: no program reads it (the last flip waited for them to leave) */
+	for (int i = 0; i < INNER_MAX; i++)
+		if (bpf_map_update_elem(bpf_map__fd(outer_at(e, i)), &idle, &fds[i], BPF_ANY) < 0)
+			goto fail_errno;
+	/* the flip: one store that every program reads first */
+	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.mas_active), &zero, &idle, BPF_ANY) < 0)
+		goto fail_errno;
+	/* an update of a map-in-map waits for an RCU grace period: after it, no program still
+	 * runs on the slot just left, so the next apply may fill it */
+	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.mas_meta), &idle, &fds[INNER_META],
+				BPF_ANY) < 0)
+		goto fail_errno;
+	e->active_slot = idle;
+	e->generation = meta.generation;
+	if (e->agents_fd >= 0)
+		close(e->agents_fd);
+	e->agents_fd = fds[INNER_AGENTS];
+	fds[INNER_AGENTS] = -1;
+	goto out;
+fail_errno:
+	r = -errno;
+out:
+	for (int i = 0; i < INNER_MAX; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	return r;
+}
+
+int enforcer_enrol(struct mas_enforcer *e, uint64_t cgroup_id, const struct mas_agent_val *v)
+{
+	if (e->agents_fd < 0)
+		return -ENOENT;
+	return bpf_map_update_elem(e->agents_fd, &cgroup_id, v, BPF_ANY) < 0 ? -errno : 0;
+}
+
+int enforcer_unenrol(struct mas_enforcer *e, uint64_t cgroup_id)
+{
+	if (e->agents_fd < 0)
+		return -ENOENT;
+	if (bpf_map_delete_elem(e->agents_fd, &cgroup_id) < 0 && errno != ENOENT)
+		return -errno;
+	return 0;
+}
+
+bool enforcer_has_lsm(const struct mas_enforcer *e)
+{
+	return e->lsm;
+}
+
+uint64_t enforcer_generation(const struct mas_enforcer *e)
+{
+	return e->generation;
+}
+
+uint32_t enforcer_root_level(const struct mas_enforcer *e)
+{
+	return e->root_level;
+}
+
+int enforcer_counters(struct mas_enforcer *e, struct mas_counter **ret, size_t *ret_n)
+{
+	int fd = bpf_map__fd(e->skel->maps.mas_counters), ncpu = libbpf_num_possible_cpus();
+	struct mas_counter_key key, next, *prev = NULL;
+	struct mas_counter *out = NULL;
+	size_t n = 0, cap = 0;
+	__u64 *vals;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		uint64_t sum = 0;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, vals) < 0)
+			continue;
+		for (int i = 0; i < ncpu; i++)
+			sum += vals[i];
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 64;
+			struct mas_counter *no = realloc(out, nc * sizeof(*out));
+
+			if (!no) {
+				free(out);
+				free(vals);
+				return -ENOMEM;
+			}
+			out = no;
+			cap = nc;
+		}
+		out[n++] = (struct mas_counter){ .agent_id = key.agent_id,
+						 .verdict = key.verdict,
+						 .reason = key.reason,
+						 .count = sum };
+	}
+	free(vals);
+	*ret = out;
+	*ret_n = n;
+	return 0;
+}
+
+int enforcer_stat(struct mas_enforcer *e, uint32_t stat, uint64_t *ret)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *vals;
+	uint64_t sum = 0;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.mas_stats), &stat, vals) < 0) {
+		free(vals);
+		return -errno;
+	}
+	for (int i = 0; i < ncpu; i++)
+		sum += vals[i];
+	free(vals);
+	*ret = sum;
+	return 0;
+}
+
+int enforcer_events_fd(const struct mas_enforcer *e)
+{
+	return bpf_map__fd(e->skel->maps.mas_events);
+}
+
+int enforcer_teardown(struct mas_enforcer *e)
+{
+	char path[PATH_MAX];
+	struct bpf_map *map;
+	int r = 0;
+
+	for (size_t i = 0; i < sizeof(link_names) / sizeof(link_names[0]); i++) {
+		struct bpf_link *link;
+
+		if (pin_path(path, sizeof(path), e->bpffs_dir, link_names[i]) < 0 ||
+		    access(path, F_OK) < 0)
+			continue;
+		link = bpf_link__open(path);
+		if (!link)
+			continue;
+		if (bpf_link__detach(link) < 0 && !r)
+			r = -errno;
+		bpf_link__destroy(link);
+		if (unlink(path) < 0 && !r)
+			r = -errno;
+	}
+	bpf_object__for_each_map(map, e->skel->obj)
+	{
+		if (!bpf_map__is_internal(map) && bpf_map__is_pinned(map))
+			bpf_map__unpin(map, NULL);
+	}
+	if (rmdir(e->bpffs_dir) < 0 && errno != ENOENT && errno != EBUSY && !r)
+		r = -errno;
+	return r;
+}
+
+void enforcer_free(struct mas_enforcer *e)
+{
+	if (!e)
+		return;
+	if (e->agents_fd >= 0)
+		close(e->agents_fd);
+	if (e->cgroup_fd >= 0)
+		close(e->cgroup_fd);
+	masd__destroy(e->skel);
+	free(e->bpffs_dir);
+	free(e);
+}
