@@ -92,7 +92,7 @@ int audit_cli_main(int argc, char **argv, bool json)
 		usage(stderr);
 		return 2;
 	}
-	optind = 1;
+	optind = 0; /* a full getopt reset: masctl parsed its own options before */
 	opterr = 1;
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
 		switch (c) {
