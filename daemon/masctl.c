@@ -13,6 +13,7 @@
 
 #include <systemd/sd-bus.h>
 
+#include "audit_cli.h"
 #include "compile.h"
 #include "control.h"
 #include "fileio.h"
@@ -40,6 +41,9 @@ static void usage(FILE *f)
 		"  keys rotate NAME [--now] [--revoke]\n"
 		"                         rotate a key now: a new version is delivered, then\n"
 		"                         activated (--now at once; --revoke also destroys the old)\n"
+		"  audit verify [--pubkey FILE] [--file EXPORT | --directory DIR]\n"
+		"                         check the signed audit trail; exit 4 on tampering\n"
+		"  audit pubkey           the pinned first public key, to store off-host\n"
 		"  teardown               remove enforcement (admin only)\n\n"
 		"Options:\n"
 		"  --socket PATH   control socket (default $MASD_SOCKET or /run/masd/control.sock)\n"
@@ -599,6 +603,12 @@ int main(int argc, char **argv)
 		}
 	sub = optind < argc ? argv[optind] : NULL;
 
+	/* the verifier reads the journal itself: no daemon needed, nor trusted */
+	if (!strcmp(cmd, "audit")) {
+		if (!sub)
+			goto usage;
+		return audit_cli_main(argc - optind, argv + optind, json);
+	}
 	if (!strcmp(cmd, "policy") && sub && !strcmp(sub, "validate")) {
 		if (argc - optind != 2)
 			goto usage;

@@ -8,10 +8,12 @@ cd "$(dirname "$0")/../.."
 B=$(realpath "${MASD_BUILD:-build}")
 W=$B/tests/integration/audit_writer
 T=$B/tests/integration/audit_tamper
-V=$B/tests/integration/masctl_audit
+M=$B/masctl
+masctl_audit() { "$M" audit "$@"; }
+V=masctl_audit
 
 [ "$(id -u)" = 0 ] || { echo "skip: needs root for a private journald"; exit 77; }
-for x in "$W" "$T" "$V"; do
+for x in "$W" "$T" "$M"; do
 	[ -x "$x" ] || { echo "missing $x (make all)"; exit 1; }
 done
 if [ -z "${MAS_IN_NS:-}" ]; then

@@ -4,9 +4,11 @@
 . "$(dirname "$0")/../lib/masd.sh"
 mas_setup
 journald_start || mas_skip "cannot start a private journald"
-V=$BUILD/tests/integration/masctl_audit
+M=$BUILD/masctl
+masctl_audit() { "$M" audit "$@"; }
+V=masctl_audit
 TAMPER=$BUILD/tests/integration/audit_tamper
-[ -x "$V" ] || mas_skip "no $V (build first)"
+[ -x "$M" ] || mas_skip "no $M (build first)"
 
 cat >"$T/policy.yaml" <<'YAML'
 version: 1

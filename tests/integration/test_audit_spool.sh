@@ -5,10 +5,12 @@ set -u
 cd "$(dirname "$0")/../.."
 B=$(realpath "${MASD_BUILD:-build}")
 W=$B/tests/integration/audit_writer
-V=$B/tests/integration/masctl_audit
+M=$B/masctl
+masctl_audit() { "$M" audit "$@"; }
+V=masctl_audit
 
 [ "$(id -u)" = 0 ] || { echo "skip: needs root for a private journald"; exit 77; }
-[ -x "$W" ] && [ -x "$V" ] || { echo "missing test binaries (make all)"; exit 1; }
+[ -x "$W" ] && [ -x "$M" ] || { echo "missing test binaries (make all)"; exit 1; }
 if [ -z "${MAS_IN_NS:-}" ]; then
 	exec env MAS_IN_NS=1 unshare --mount --propagation private bash "$0" "$@"
 fi
