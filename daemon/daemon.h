@@ -12,6 +12,7 @@
 #include "enforcer.h"
 #include "events.h"
 #include "policy.h"
+#include "resolver.h"
 
 struct daemon_options {
 	const char *policy_file;
@@ -55,6 +56,7 @@ struct mas_daemon {
 	struct mas_enforcer *enf;
 	struct mas_audit *audit;
 	struct mas_events *events;
+	struct mas_resolver *resolver;
 	struct mas_policy *policy;
 	char *policy_text;
 	char *policy_name;
@@ -78,6 +80,11 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 
 /* Re-read the policy file (SIGHUP, systemctl reload). */
 int daemon_reload(struct mas_daemon *d, struct mas_error *err);
+
+/* Re-resolve the host names that are due, end grace periods that ran out, and when the set
+ * of allowed addresses changed, swap it in as a new generation. Returns when it wants to be
+ * called next (CLOCK_REALTIME ms). */
+uint64_t daemon_resolver_tick(struct mas_daemon *d);
 
 /* Look for the agents' cgroups again and enrol or release them. */
 void daemon_rescan(struct mas_daemon *d);
