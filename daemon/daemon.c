@@ -14,6 +14,7 @@
 #include "cgroup.h"
 #include "daemon.h"
 #include "fileio.h"
+#include "flows.h"
 #include "msgid.h"
 #include "resolver.h"
 
@@ -130,10 +131,14 @@ static void record_resolver_changes(struct mas_daemon *d, const struct resolver_
 		const struct resolver_change *c = &ch->v[i];
 		char addr[64] = "", ttl[16], until[24], err[64], kept[16];
 		const struct audit_field f[] = {
-			{ "MAS_HOST", c->host },     { "MAS_CHANGE", resolver_change_name(c->kind) },
-			{ "MAS_ADDR", addr },	     { "MAS_TTL", ttl },
-			{ "MAS_GRACE_UNTIL", until }, { "MAS_GENERATION", gen },
-			{ "MAS_ERROR", err },	     { "MAS_KEPT", kept },
+			{ "MAS_HOST", c->host },
+			{ "MAS_CHANGE", resolver_change_name(c->kind) },
+			{ "MAS_ADDR", addr },
+			{ "MAS_TTL", ttl },
+			{ "MAS_GRACE_UNTIL", until },
+			{ "MAS_GENERATION", gen },
+			{ "MAS_ERROR", err },
+			{ "MAS_KEPT", kept },
 		};
 
 		if (c->kind <= RESOLVER_EXPIRED)
@@ -160,7 +165,8 @@ static void record_resolver_changes(struct mas_daemon *d, const struct resolver_
 			       c->host, addr, gen);
 			break;
 		case RESOLVER_FAILED:
-			record(d, MAS_MSGID_RESOLVER_FAILURE, MAS_CAT_DATA_CHANGES, LOG_WARNING, f, 8,
+			record(d, MAS_MSGID_RESOLVER_FAILURE, MAS_CAT_DATA_CHANGES, LOG_WARNING, f,
+			       8,
 			       "host %s: DNS failed (%s); the last good set of %zu addresses stays",
 			       c->host, err, c->kept);
 			break;
@@ -279,6 +285,9 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 	}
 	if ((r = remember_names(d, p, generation)) < 0)
 		goto out;
+	/* the flows so far were decided under the policy in force: summarise them by its names */
+	if (d->policy)
+		daemon_flows_tick(d, true);
 	r = enforcer_apply(d->enf, c, en, n_en);
 	if (r < 0) {
 		snprintf(err->msg, sizeof(err->msg), "%s: the kernel refused the policy: %s", name,
@@ -416,6 +425,38 @@ out:
 	compile_free(c);
 	resolver_addrs_free(addrs, d->policy->n_destinations);
 	return r;
+}
+
+void daemon_flows_tick(struct mas_daemon *d, bool force)
+{
+	uint64_t now = now_usec(), interval = d->policy ? d->policy->audit.flow_interval_s : 60;
+	struct mas_flow *f = NULL;
+	size_t n = 0;
+	uint64_t lost = 0;
+	int r;
+
+	if (!d->flows_drained_usec)
+		d->flows_drained_usec = now;
+	if (!force && now - d->flows_drained_usec < interval * 1000000)
+		return;
+	d->flows_drained_usec = now;
+	r = enforcer_flows_drain(d->enf, &f, &n, &lost);
+	if (r < 0) {
+		record(d, MAS_MSGID_FLOW_SUMMARY, MAS_CAT_AGENT_ACTIONS, LOG_ERR, NULL, 0,
+		       "cannot read the flow map: %s", strerror(-r));
+		return;
+	}
+	{
+		const struct flows_context c = { .audit = d->audit,
+						 .policy = d->policy,
+						 .generation = enforcer_generation(d->enf),
+						 .interval_s = interval,
+						 .agent_name = (flows_agent_name_fn)name_of_agent,
+						 .userdata = d };
+
+		flows_record(&c, f, n, lost);
+	}
+	free(f);
 }
 
 uint64_t daemon_resolver_tick(struct mas_daemon *d)

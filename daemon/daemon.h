@@ -67,6 +67,7 @@ struct mas_daemon {
 	struct gen_names gens[DAEMON_GENERATIONS];
 	struct agent_name *names; /* every agent name seen in this run */
 	size_t n_names;
+	uint64_t flows_drained_usec; /* when the last flow summary was taken */
 	bool adopted;
 };
 
@@ -85,6 +86,10 @@ int daemon_reload(struct mas_daemon *d, struct mas_error *err);
  * of allowed addresses changed, swap it in as a new generation. Returns when it wants to be
  * called next (CLOCK_REALTIME ms). */
 uint64_t daemon_resolver_tick(struct mas_daemon *d);
+
+/* Write the flow summaries when the policy's flow interval has passed since the last ones, or
+ * now when force is set (before an apply renames destinations, at exit). */
+void daemon_flows_tick(struct mas_daemon *d, bool force);
 
 /* Look for the agents' cgroups again and enrol or release them. */
 void daemon_rescan(struct mas_daemon *d);

@@ -113,6 +113,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 	struct loop *l = userdata;
 
 	arm_resolver(l);
+	daemon_flows_tick(l->d, false);
 
 	ring_buffer__consume(l->rb);
 	events_tick(l->d->events);
@@ -308,6 +309,7 @@ int main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1");
 	ring_buffer__consume(l.rb);
 	events_tick(l.d->events);
+	daemon_flows_tick(l.d, true);
 	audit_emit(l.d->audit, MAS_MSGID_DAEMON_STOPPED, MAS_CAT_AGENT_ACTIONS, LOG_INFO,
 		   l.torn_down ? "masd stopped after teardown; nothing is enforced" :
 				 "masd stopped; enforcement stays in the kernel",

@@ -518,7 +518,8 @@ int resolver_addrs(const struct mas_resolver *r, const struct mas_policy *p,
 		   struct mas_dest_addrs **ret, size_t *ret_unresolved,
 		   const char **ret_first_failed)
 {
-	struct mas_dest_addrs *out = calloc(p->n_destinations ? p->n_destinations : 1, sizeof(*out));
+	struct mas_dest_addrs *out =
+		calloc(p->n_destinations ? p->n_destinations : 1, sizeof(*out));
 	size_t unresolved = 0;
 
 	if (!out)
