@@ -247,13 +247,12 @@ int diff_policies(const struct mas_policy *old, const struct mas_policy *new, st
 			 o->bytes_per_second != n->bytes_per_second ||
 			 o->burst_bytes != n->burst_bytes)
 			r = add(out, DIFF_LIMIT_CHANGED, n->name,
-				"%u/min burst %u -> %u/min burst %u; bandwidth %llu B/s burst %llu B "
-				"-> %llu B/s burst %llu B",
-				o->requests_per_minute, o->burst_size, n->requests_per_minute,
-				n->burst_size, (unsigned long long)o->bytes_per_second,
-				(unsigned long long)o->burst_bytes,
-				(unsigned long long)n->bytes_per_second,
-				(unsigned long long)n->burst_bytes);
+				"%u/min burst %u -> %u/min burst %u%s", o->requests_per_minute,
+				o->burst_size, n->requests_per_minute, n->burst_size,
+				o->bytes_per_second != n->bytes_per_second ||
+						o->burst_bytes != n->burst_bytes ?
+					"; bandwidth budget changed" :
+					"");
 	}
 	for (size_t i = 0; i < old->n_rate_limits && r == 0; i++) {
 		bool found = false;
