@@ -157,6 +157,7 @@ struct mas_flow_key {
 	__u8 protocol; /* IPPROTO_* */
 	__u8 family; /* AF_INET, AF_INET6; 0 for the folded flow */
 	__u8 addr[16]; /* network byte order; IPv4 in the first 4 bytes */
+	__u32 generation; /* low 32 bits of the generation whose policy decided: names dest */
 };
 
 /* Per CPU; userspace sums the counts and takes the earliest first and latest last. */
@@ -169,7 +170,7 @@ struct mas_flow_val {
 /* Slot indexes of mas_flow_lost: decisions no flow could take (map full even for the fold). */
 #define MAS_FLOW_LOST_SLOTS 1
 
-_Static_assert(sizeof(struct mas_flow_key) == 28, "mas_flow_key");
+_Static_assert(sizeof(struct mas_flow_key) == 32, "mas_flow_key");
 _Static_assert(sizeof(struct mas_flow_val) == 24, "mas_flow_val");
 _Static_assert(sizeof(struct mas_lpm4_key) == 8, "mas_lpm4_key");
 _Static_assert(sizeof(struct mas_lpm6_key) == 20, "mas_lpm6_key");

@@ -58,8 +58,8 @@ static __always_inline int mas_flow_add(void *flows, const struct mas_flow_key *
 /* Count one address decision. Processes that are no agent are counted only when refused:
  * the rest of the host's traffic is not ours to record. */
 static __always_inline void mas_flow_count(__u32 agent_id, const struct mas_decision *d,
-					   __u8 family, __u8 protocol, __u16 port, const void *addr,
-					   __u32 addr_len)
+					   __u64 generation, __u8 family, __u8 protocol, __u16 port,
+					   const void *addr, __u32 addr_len)
 {
 	struct mas_flow_key k = {};
 	__u32 zero = 0, slot, *slotp;
@@ -76,6 +76,7 @@ static __always_inline void mas_flow_count(__u32 agent_id, const struct mas_deci
 	k.verdict = d->verdict;
 	k.reason = d->reason;
 	k.dest = d->dest;
+	k.generation = (__u32)generation;
 	if (flows) {
 		k.port = port;
 		k.protocol = protocol;

@@ -67,6 +67,31 @@ static const char *name_of_dest(void *userdata, uint64_t generation, uint16_t de
 	return NULL;
 }
 
+static const char *flow_dest_name(void *userdata, uint32_t gen32, uint16_t dest,
+				  uint64_t *ret_generation, bool *ret_ai)
+{
+	struct mas_daemon *d = userdata;
+
+	for (size_t i = 0; i < DAEMON_GENERATIONS; i++) {
+		const struct gen_names *g = &d->gens[i];
+
+		if (g->dests && (uint32_t)g->generation == gen32 && dest < g->n) {
+			*ret_generation = g->generation;
+			*ret_ai = g->ai[dest];
+			return g->dests[dest];
+		}
+	}
+	return NULL;
+}
+
+/* Flows carry the generation they were decided under, and are named from the ring of recent
+ * generations: summarise them before the ring forgets the oldest generation not yet done. */
+static void flows_before_generation(struct mas_daemon *d, uint64_t gen)
+{
+	if (d->policy && gen >= d->flows_drained_gen + DAEMON_GENERATIONS - 1)
+		daemon_flows_tick(d, true);
+}
+
 static int remember_names(struct mas_daemon *d, const struct mas_policy *p, uint64_t gen)
 {
 	struct gen_names *g = &d->gens[gen % DAEMON_GENERATIONS];
@@ -90,15 +115,18 @@ static int remember_names(struct mas_daemon *d, const struct mas_policy *p, uint
 	for (size_t i = 0; i < g->n; i++)
 		free(g->dests[i]);
 	free(g->dests);
+	free(g->ai);
 	g->dests = calloc(p->n_destinations ? p->n_destinations : 1, sizeof(char *));
+	g->ai = calloc(p->n_destinations ? p->n_destinations : 1, sizeof(bool));
 	g->n = 0;
-	if (!g->dests)
+	if (!g->dests || !g->ai)
 		return -ENOMEM;
 	g->generation = gen;
 	for (size_t i = 0; i < p->n_destinations; i++) {
 		g->dests[i] = strdup(p->destinations[i].name);
 		if (!g->dests[i])
 			return -ENOMEM;
+		g->ai[i] = !strcmp(flows_category(p, (uint16_t)i), MAS_CAT_AI_REQUESTS);
 		g->n++;
 	}
 	return 0;
@@ -285,9 +313,7 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 	}
 	if ((r = remember_names(d, p, generation)) < 0)
 		goto out;
-	/* the flows so far were decided under the policy in force: summarise them by its names */
-	if (d->policy)
-		daemon_flows_tick(d, true);
+	flows_before_generation(d, generation);
 	r = enforcer_apply(d->enf, c, en, n_en);
 	if (r < 0) {
 		snprintf(err->msg, sizeof(err->msg), "%s: the kernel refused the policy: %s", name,
@@ -338,9 +364,10 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 		       d->policy_name, gen, d->policy->n_agents, n_en, d->compiled->n_v4,
 		       d->compiled->n_v6);
 	}
-	resolver_retain(d->resolver, d->policy);
+	/* the state file changes only with the addresses: no fsync for an apply that keeps them */
+	if (resolver_retain(d->resolver, d->policy) || ch.n)
+		save_resolver(d);
 	record_resolver_changes(d, &ch);
-	save_resolver(d);
 	if (unresolved)
 		record(d, MAS_MSGID_RESOLVER_FAILURE, MAS_CAT_DATA_CHANGES, LOG_WARNING, NULL, 0,
 		       "%zu host names did not resolve (first: %s); they allow nothing", unresolved,
@@ -408,6 +435,7 @@ static int swap_addresses(struct mas_daemon *d)
 		if (d->agents[a].status == AGENT_ENROLLED)
 			en[n_en++] = (struct mas_enrolment){ .cgroup_id = d->agents[a].cgroup_id,
 							     .agent = a };
+	flows_before_generation(d, generation);
 	if ((r = remember_names(d, d->policy, generation)) < 0)
 		goto out;
 	if ((r = enforcer_apply(d->enf, c, en, n_en)) < 0)
@@ -440,6 +468,7 @@ void daemon_flows_tick(struct mas_daemon *d, bool force)
 	if (!force && now - d->flows_drained_usec < interval * 1000000)
 		return;
 	d->flows_drained_usec = now;
+	d->flows_drained_gen = enforcer_generation(d->enf);
 	r = enforcer_flows_drain(d->enf, &f, &n, &lost);
 	if (r < 0) {
 		record(d, MAS_MSGID_FLOW_SUMMARY, MAS_CAT_AGENT_ACTIONS, LOG_ERR, NULL, 0,
@@ -448,10 +477,9 @@ void daemon_flows_tick(struct mas_daemon *d, bool force)
 	}
 	{
 		const struct flows_context c = { .audit = d->audit,
-						 .policy = d->policy,
-						 .generation = enforcer_generation(d->enf),
 						 .interval_s = interval,
-						 .agent_name = (flows_agent_name_fn)name_of_agent,
+						 .agent_name = name_of_agent,
+						 .dest_name = flow_dest_name,
 						 .userdata = d };
 
 		flows_record(&c, f, n, lost);
@@ -699,6 +727,7 @@ void daemon_free(struct mas_daemon *d)
 		for (size_t j = 0; j < d->gens[i].n; j++)
 			free(d->gens[i].dests[j]);
 		free(d->gens[i].dests);
+		free(d->gens[i].ai);
 	}
 	for (size_t i = 0; i < d->n_names; i++)
 		free(d->names[i].name);

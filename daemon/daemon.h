@@ -37,10 +37,11 @@ struct agent_state {
 };
 
 /* Names of the destinations of a recent generation, for events that carry it. */
-#define DAEMON_GENERATIONS 4
+#define DAEMON_GENERATIONS 16
 struct gen_names {
 	uint64_t generation;
 	char **dests;
+	bool *ai; /* the destination's flows are ai_requests */
 	size_t n;
 };
 
@@ -68,6 +69,7 @@ struct mas_daemon {
 	struct agent_name *names; /* every agent name seen in this run */
 	size_t n_names;
 	uint64_t flows_drained_usec; /* when the last flow summary was taken */
+	uint64_t flows_drained_gen; /* the generation in force then */
 	bool adopted;
 };
 

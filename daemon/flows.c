@@ -50,20 +50,27 @@ size_t flows_record(const struct flows_context *c, const struct mas_flow *f, siz
 	char gen[24], interval[24];
 	size_t written = 0;
 
-	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)c->generation);
 	snprintf(interval, sizeof(interval), "%llu", (unsigned long long)c->interval_s);
 	for (size_t i = 0; i < n; i++) {
 		const struct mas_flow_key *k = &f[i].k;
 		const char *agent = k->agent_id == MAS_NO_AGENT ? "(none)" : NULL;
 		const char *dest = "-";
 		char addr[64], port[8], count[24], first[24], last[24], msg[512];
+		uint64_t generation = k->generation;
+		bool ai = false;
 
 		if (!agent && c->agent_name)
 			agent = c->agent_name(c->userdata, k->agent_id);
 		if (!agent)
 			agent = "(unknown)";
-		if (c->policy && k->dest < c->policy->n_destinations)
-			dest = c->policy->destinations[k->dest].name;
+		if (k->dest != MAS_NO_DEST) {
+			dest = c->dest_name ? c->dest_name(c->userdata, k->generation, k->dest,
+							   &generation, &ai) :
+					      NULL;
+			if (!dest)
+				dest = "(unknown)";
+		}
+		snprintf(gen, sizeof(gen), "%llu", (unsigned long long)generation);
 		format_addr(k, addr, sizeof(addr));
 		snprintf(port, sizeof(port), "%u", k->port);
 		snprintf(count, sizeof(count), "%llu", (unsigned long long)f[i].count);
@@ -94,7 +101,7 @@ size_t flows_record(const struct flows_context *c, const struct mas_flow *f, siz
 
 			if (c->audit &&
 			    audit_emit(c->audit, MAS_MSGID_FLOW_SUMMARY,
-				       flows_category(c->policy, k->dest),
+				       ai ? MAS_CAT_AI_REQUESTS : MAS_CAT_AGENT_ACTIONS,
 				       k->verdict == MAS_VERDICT_ALLOW ? LOG_INFO : LOG_NOTICE, msg,
 				       fl, sizeof(fl) / sizeof(fl[0])) == 0)
 				written++;

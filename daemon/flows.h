@@ -4,6 +4,7 @@
 #ifndef MAS_FLOWS_H
 #define MAS_FLOWS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -18,13 +19,16 @@ const char *flows_category(const struct mas_policy *p, uint16_t dest);
 
 /* The name of an agent id, NULL when unknown. */
 typedef const char *(*flows_agent_name_fn)(void *userdata, uint32_t agent_id);
+/* The name of destination dest under the generation whose low 32 bits are gen32, NULL when
+ * unknown; *ret_generation the full generation, *ret_ai whether its flows are ai_requests. */
+typedef const char *(*flows_dest_name_fn)(void *userdata, uint32_t gen32, uint16_t dest,
+					  uint64_t *ret_generation, bool *ret_ai);
 
 struct flows_context {
 	struct mas_audit *audit;
-	const struct mas_policy *policy; /* the one the flows were decided under */
-	uint64_t generation;
 	uint64_t interval_s;
 	flows_agent_name_fn agent_name;
+	flows_dest_name_fn dest_name;
 	void *userdata;
 };
 

@@ -500,9 +500,9 @@ static bool policy_has_host(const struct mas_policy *p, const char *name)
 	return false;
 }
 
-void resolver_retain(struct mas_resolver *r, const struct mas_policy *p)
+size_t resolver_retain(struct mas_resolver *r, const struct mas_policy *p)
 {
-	size_t o = 0;
+	size_t o = 0, gone;
 
 	for (size_t i = 0; i < r->n; i++) {
 		if (!policy_has_host(p, r->h[i].name)) {
@@ -511,7 +511,9 @@ void resolver_retain(struct mas_resolver *r, const struct mas_policy *p)
 		}
 		r->h[o++] = r->h[i];
 	}
+	gone = r->n - o;
 	r->n = o;
+	return gone;
 }
 
 int resolver_addrs(const struct mas_resolver *r, const struct mas_policy *p,

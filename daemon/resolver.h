@@ -66,8 +66,8 @@ void resolver_set_query(struct mas_resolver *r, resolver_query_fn fn, void *user
 int resolver_update(struct mas_resolver *r, const struct mas_policy *p, uint64_t now_ms,
 		    struct resolver_changes *ch);
 
-/* Forget the names p does not use (after p was applied). */
-void resolver_retain(struct mas_resolver *r, const struct mas_policy *p);
+/* Forget the names p does not use (after p was applied); returns how many were forgotten. */
+size_t resolver_retain(struct mas_resolver *r, const struct mas_policy *p);
 
 /* The addresses allowed now, one set per destination of p. A name that never resolved adds
  * none (fail closed): their count in *ret_unresolved, the first in *ret_first_failed. */
