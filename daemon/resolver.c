@@ -12,6 +12,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "fileio.h"
 #include "resolver.h"
@@ -464,9 +465,18 @@ static int expire(struct rhost *h, uint64_t now_ms, struct resolver_changes *ch)
 	return r;
 }
 
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
 int resolver_update(struct mas_resolver *r, const struct mas_policy *p, uint64_t now_ms,
 		    struct resolver_changes *ch)
 {
+	uint64_t start = mono_ms();
 	int rr;
 
 	for (size_t d = 0; d < p->n_destinations; d++) {
@@ -481,6 +491,10 @@ int resolver_update(struct mas_resolver *r, const struct mas_policy *p, uint64_t
 			}
 			if (h->next_ms > now_ms)
 				continue;
+			/* the queries block: leave the rest for the next call, which comes at once,
+			 * rather than hold up the event loop (and the watchdog) behind a dead server */
+			if (mono_ms() - start >= RESOLVER_BUDGET_MS)
+				break;
 			if ((rr = query_host(r, p, h, now_ms, ch)) < 0)
 				return rr;
 		}

@@ -16,6 +16,7 @@
 #define RESOLVER_RETRY_MS 2000 /* after a failed query */
 #define RESOLVER_EMPTY_MS 10000 /* after an answer without addresses */
 #define RESOLVER_MAX_REFRESH_MS 3600000
+#define RESOLVER_BUDGET_MS 1500 /* of blocking queries per resolver_update */
 
 /* One answer: addresses and the smallest TTL of the records that led to them. */
 struct resolver_answer {
@@ -61,8 +62,9 @@ void resolver_free(struct mas_resolver *r);
 /* Replace the DNS client (unit tests); NULL restores the real one. */
 void resolver_set_query(struct mas_resolver *r, resolver_query_fn fn, void *userdata);
 
-/* Query every host name of p that is new or due at now_ms (CLOCK_REALTIME ms), and end the
- * grace periods that ran out; what changed is appended to ch. */
+/* Query the host names of p that are new or due at now_ms (CLOCK_REALTIME ms), as many as
+ * RESOLVER_BUDGET_MS allows (the rest stay due), and end the grace periods that ran out; what
+ * changed is appended to ch. */
 int resolver_update(struct mas_resolver *r, const struct mas_policy *p, uint64_t now_ms,
 		    struct resolver_changes *ch);
 
