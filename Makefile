@@ -13,7 +13,7 @@ DESTDIR ?=
 PKGS := libbpf yaml-0.1 libcrypto libsystemd
 DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
 	libssl-dev libsystemd-dev libcmocka-dev pkg-config clang-format systemd iproute2 \
-	nftables util-linux procps jq dnsmasq-base
+	nftables util-linux procps jq passwd openssl dnsmasq-base
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 

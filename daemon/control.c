@@ -9,6 +9,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <syslog.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <systemd/sd-bus.h>
@@ -168,8 +169,6 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 		r = sd_bus_message_append(reply, "s", "rate_limits");
 	if (r >= 0 && caps)
 		r = sd_bus_message_append(reply, "s", "max_connections");
-	if (r >= 0 && d->policy && d->policy->n_keys)
-		r = sd_bus_message_append(reply, "s", "keys");
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	if (r >= 0)
@@ -180,9 +179,73 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	if (r >= 0)
+		r = sd_bus_message_append(
+			reply, "u",
+			d->keys ? (uint32_t)keys_overdue(d->keys, (uint64_t)time(NULL)) : 0);
+	if (r >= 0)
 		r = sd_bus_send(NULL, reply, NULL);
 	sd_bus_message_unref(reply);
 	return r;
+}
+
+static int method_keys_list(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct conn *c = userdata;
+	struct mas_daemon *d = c->ctl->d;
+	struct keys_list_entry *e = NULL;
+	sd_bus_message *reply = NULL;
+	size_t n = 0;
+	int r;
+
+	if ((r = check_access(c, CONTROL_READ, "KeysList", error)) < 0)
+		return r;
+	if (d->keys && (r = keys_list(d->keys, (uint64_t)time(NULL), &e, &n)) < 0)
+		return r;
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(ssssttttttb)");
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = sd_bus_message_append(
+			reply, "(ssssttttttb)", e[i].name, keys_type_name(e[i].type),
+			e[i].active_kid, e[i].pending_kid, e[i].active_since, e[i].age_s,
+			e[i].next_rotation, e[i].rotate_every_s, e[i].keep_previous_for_s,
+			(uint64_t)e[i].n_versions, (int)e[i].overdue);
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+	free(e);
+	return r;
+}
+
+static int method_keys_rotate(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct conn *c = userdata;
+	struct mas_daemon *d = c->ctl->d;
+	const char *name;
+	uint32_t flags;
+	int r;
+
+	if ((r = check_access(c, CONTROL_ADMIN, "KeysRotate", error)) < 0)
+		return r;
+	if ((r = sd_bus_message_read(m, "su", &name, &flags)) < 0)
+		return r;
+	r = d->keys ? keys_rotate(d->keys, name, (uint64_t)time(NULL),
+				  flags & (KEYS_ROTATE_IMMEDIATE | KEYS_ROTATE_REVOKE)) :
+		      -ENOENT;
+	if (r == -ENOENT)
+		return sd_bus_error_setf(error, MAS_ERR_FAILED, "no key named '%s' in the policy",
+					 name);
+	if (r == -EBUSY)
+		return sd_bus_error_setf(error, MAS_ERR_FAILED,
+					 "key '%s' already has a pending version (use --now to "
+					 "activate it)",
+					 name);
+	if (r < 0)
+		return sd_bus_error_setf(error, MAS_ERR_FAILED, "rotating '%s': %s", name,
+					 strerror(-r));
+	return sd_bus_reply_method_return(m, "");
 }
 
 static int method_agents(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -300,7 +363,11 @@ static const sd_bus_vtable control_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_METHOD("Apply", "ss", "t", method_apply, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Show", "", "sst", method_show, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD("Status", "", "sttuuttssbasa(st)", method_status, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Status", "", "sttuuttssbasa(st)u", method_status,
+		      SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("KeysList", "", "a(ssssttttttb)", method_keys_list,
+		      SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("KeysRotate", "su", "", method_keys_rotate, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Agents", "", "a(sssssttttt)", method_agents, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Events", "tu", "ta(ttssssssqsuust)", method_events,
 		      SD_BUS_VTABLE_UNPRIVILEGED),

@@ -254,6 +254,48 @@ static void free_agents(struct agent_state *s, size_t n)
 	free(s);
 }
 
+static int keys_audit(void *userdata, const char *message_id, int priority, const char *message,
+		      const struct audit_field *fields, size_t n_fields)
+{
+	struct mas_daemon *d = userdata;
+
+	return audit_emit(d->audit, message_id, MAS_CAT_DATA_CHANGES, priority, message, fields,
+			  n_fields);
+}
+
+/* Keyrings follow the policy in force: reopened on every apply (state on disk carries their
+ * schedules over), caught up at once. */
+static int open_keys(struct mas_daemon *d, struct mas_error *err)
+{
+	struct keys_options ko = { .state_dir = d->o.state_dir,
+				   .runtime_dir = d->o.runtime_dir,
+				   .keys = d->policy->keys,
+				   .n_keys = d->policy->n_keys,
+				   .agents = d->policy->agents,
+				   .n_agents = d->policy->n_agents,
+				   .audit = keys_audit,
+				   .audit_userdata = d };
+	int r;
+
+	keys_close(d->keys);
+	d->keys = NULL;
+	if (!d->policy->n_keys)
+		return 0;
+	r = keys_open(&ko, (uint64_t)time(NULL), &d->keys, err);
+	if (r < 0)
+		return r;
+	r = keys_tick(d->keys, (uint64_t)time(NULL));
+	return r < 0 ? r : 0;
+}
+
+void daemon_keys_tick(struct mas_daemon *d)
+{
+	uint64_t now = (uint64_t)time(NULL);
+
+	if (d->keys && keys_next_due(d->keys, now) <= now)
+		keys_tick(d->keys, now);
+}
+
 static int persist_policy(struct mas_daemon *d, const char *text, size_t len, const char *name)
 {
 	char path[PATH_MAX];
@@ -344,6 +386,15 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 	c = NULL;
 	st = NULL;
 	ntext = nname = NULL;
+	{
+		struct mas_error kerr = { 0 };
+		int kr = open_keys(d, &kerr);
+
+		if (kr < 0)
+			record(d, MAS_MSGID_KEY_OVERDUE, MAS_CAT_DATA_CHANGES, LOG_ERR, NULL, 0,
+			       "keyrings could not be opened, keys are not rotated: %s",
+			       kerr.msg[0] ? kerr.msg : strerror(-kr));
+	}
 
 	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)generation);
 	{
@@ -732,6 +783,7 @@ void daemon_free(struct mas_daemon *d)
 	for (size_t i = 0; i < d->n_names; i++)
 		free(d->names[i].name);
 	free(d->names);
+	keys_close(d->keys);
 	enforcer_free(d->enf);
 	resolver_free(d->resolver);
 	events_free(d->events);

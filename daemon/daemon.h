@@ -11,6 +11,7 @@
 #include "compile.h"
 #include "enforcer.h"
 #include "events.h"
+#include "keys.h"
 #include "policy.h"
 #include "resolver.h"
 
@@ -68,6 +69,7 @@ struct mas_daemon {
 	struct gen_names gens[DAEMON_GENERATIONS];
 	struct agent_name *names; /* every agent name seen in this run */
 	size_t n_names;
+	struct mas_keys *keys; /* the policy's keyrings; NULL when it has none */
 	uint64_t flows_drained_usec; /* when the last flow summary was taken */
 	uint64_t flows_drained_gen; /* the generation in force then */
 	bool adopted;
@@ -99,6 +101,9 @@ void daemon_rescan(struct mas_daemon *d);
 /* Totals per agent index and verdict from the kernel's counters; agent index -1 is the
  * processes that are no agent. counts[a][v] with a in [0, n_agents]; the last row is -1. */
 int daemon_agent_counts(struct mas_daemon *d, uint64_t (**ret)[MAS_VERDICT_MAX]);
+
+/* Keyring work that is due (called from the event loop's timer). */
+void daemon_keys_tick(struct mas_daemon *d);
 
 int daemon_teardown(struct mas_daemon *d);
 void daemon_free(struct mas_daemon *d);

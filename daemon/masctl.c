@@ -24,6 +24,7 @@
 #include "events.h"
 #include "fileio.h"
 #include "json.h"
+#include "keys.h"
 #include "msgid.h"
 #include "policy.h"
 #include "resolver.h"
@@ -48,6 +49,10 @@ static void usage(FILE *f)
 		"  status                 daemon, programs, policy generation, counters\n"
 		"  agents                 per agent: cgroup, state and counts per verdict\n"
 		"  events [--follow]      recent decisions\n"
+		"  keys list              keyrings: active version, age, next rotation, overdue\n"
+		"  keys rotate NAME [--now] [--revoke]\n"
+		"                         rotate a key now: a new version is delivered, then\n"
+		"                         activated (--now at once; --revoke also destroys the old)\n"
 		"  teardown               remove enforcement (admin only)\n\n"
 		"Options:\n"
 		"  --socket PATH   control socket (default $MASD_SOCKET or /run/masd/control.sock)\n"
@@ -610,7 +615,7 @@ static int cmd_status(sd_bus *b)
 	sd_bus_message *reply = NULL;
 	const char *version, *root, *bpffs, *s;
 	uint64_t gen, applied, drops, suppressed, count;
-	uint32_t agents, enrolled;
+	uint32_t agents, enrolled, overdue = 0;
 	int adopted, r = call(b, "Status", &reply, NULL);
 	char when[64];
 	struct json j;
@@ -674,12 +679,20 @@ static int cmd_status(sd_bus *b)
 		else
 			printf(" %s %llu", s, (unsigned long long)count);
 	}
+	sd_bus_message_exit_container(reply);
+	if (sd_bus_message_read(reply, "u", &overdue) < 0)
+		goto bad;
 	if (json) {
 		json_end(&j);
+		json_uint(&j, "keys_overdue", overdue);
 		json_end(&j);
 		json_finish(&j);
 	} else {
 		printf("\n");
+		if (overdue)
+			printf("keys:          WARNING: %u keyring(s) overdue for rotation "
+			       "(masctl keys list)\n",
+			       overdue);
 	}
 	sd_bus_message_unref(reply);
 	return EXIT_OK;
@@ -830,6 +843,77 @@ static int cmd_events(sd_bus *b, bool follow)
 	return EXIT_OK;
 }
 
+static int cmd_keys_list(sd_bus *b)
+{
+	sd_bus_message *reply = NULL;
+	struct keys_list_entry *e = NULL;
+	size_t n = 0, cap = 0;
+	const char *name, *type, *active, *pending;
+	uint64_t since, age, next, every, keep, nv;
+	int overdue, r = call(b, "KeysList", &reply, NULL);
+
+	if (r != EXIT_OK)
+		return r;
+	if (sd_bus_message_enter_container(reply, 'a', "(ssssttttttb)") < 0)
+		goto bad;
+	while ((r = sd_bus_message_read(reply, "(ssssttttttb)", &name, &type, &active, &pending,
+					&since, &age, &next, &every, &keep, &nv, &overdue)) > 0) {
+		struct keys_list_entry *x;
+
+		if (n == cap) {
+			cap = cap ? cap * 2 : 8;
+			x = realloc(e, cap * sizeof(*e));
+			if (!x)
+				goto bad;
+			e = x;
+		}
+		x = &e[n++];
+		memset(x, 0, sizeof(*x));
+		snprintf(x->name, sizeof(x->name), "%s", name);
+		x->type = !strcmp(type, "hs256")   ? MAS_KEY_HS256 :
+			  !strcmp(type, "ed25519") ? MAS_KEY_ED25519 :
+						     MAS_KEY_AES256GCM;
+		snprintf(x->active_kid, sizeof(x->active_kid), "%s", active);
+		snprintf(x->pending_kid, sizeof(x->pending_kid), "%s", pending);
+		x->active_since = since;
+		x->age_s = age;
+		x->next_rotation = next;
+		x->rotate_every_s = every;
+		x->keep_previous_for_s = keep;
+		x->n_versions = (size_t)nv;
+		x->overdue = overdue;
+	}
+	if (r < 0)
+		goto bad;
+	keys_cli_format(stdout, e, n, (uint64_t)time(NULL), json ? KEYS_FORMAT_JSON : 0);
+	free(e);
+	sd_bus_message_unref(reply);
+	return EXIT_OK;
+bad:
+	fprintf(stderr, "masctl: KeysList: unexpected reply\n");
+	free(e);
+	sd_bus_message_unref(reply);
+	return EXIT_FAIL;
+}
+
+static int cmd_keys_rotate(sd_bus *b, const char *name, unsigned flags)
+{
+	sd_bus_message *reply = NULL;
+	int r = call(b, "KeysRotate", &reply, "su", name, (uint32_t)flags);
+
+	sd_bus_message_unref(reply);
+	if (r != EXIT_OK)
+		return r;
+	if (json)
+		printf("{\"key\":\"%s\",\"rotated\":true}\n", name);
+	else
+		printf("key %s rotated%s\n", name,
+		       flags & KEYS_ROTATE_IMMEDIATE ? ": the new version is active" :
+						       ": the new version is delivered and "
+						       "activates after the lead time");
+	return EXIT_OK;
+}
+
 static int cmd_teardown(sd_bus *b)
 {
 	sd_bus_message *reply = NULL;
@@ -852,6 +936,7 @@ int main(int argc, char **argv)
 	const char *env = getenv("MASD_SOCKET");
 	sd_bus *b = NULL;
 	const char *cmd, *sub = NULL, *replay = NULL;
+	unsigned key_flags = 0;
 	int c, r;
 
 	if (env && *env)
@@ -914,6 +999,23 @@ int main(int argc, char **argv)
 	} else if (!strcmp(cmd, "events")) {
 		if (argc - optind > 1 || (sub && strcmp(sub, "--follow") && strcmp(sub, "-f")))
 			goto usage;
+	} else if (!strcmp(cmd, "keys")) {
+		if (!sub || (strcmp(sub, "list") && strcmp(sub, "rotate")))
+			goto usage;
+		if (!strcmp(sub, "list") && argc - optind != 1)
+			goto usage;
+		if (!strcmp(sub, "rotate")) {
+			if (argc - optind < 2)
+				goto usage;
+			for (int i = optind + 2; i < argc; i++) {
+				if (!strcmp(argv[i], "--now"))
+					key_flags |= KEYS_ROTATE_IMMEDIATE;
+				else if (!strcmp(argv[i], "--revoke"))
+					key_flags |= KEYS_ROTATE_REVOKE | KEYS_ROTATE_IMMEDIATE;
+				else
+					goto usage;
+			}
+		}
 	} else if (!strcmp(cmd, "status") || !strcmp(cmd, "agents") || !strcmp(cmd, "teardown")) {
 		if (argc - optind != 0)
 			goto usage;
@@ -935,6 +1037,10 @@ int main(int argc, char **argv)
 		r = cmd_agents(b);
 	else if (!strcmp(cmd, "events"))
 		r = cmd_events(b, sub != NULL);
+	else if (!strcmp(cmd, "keys") && !strcmp(sub, "list"))
+		r = cmd_keys_list(b);
+	else if (!strcmp(cmd, "keys"))
+		r = cmd_keys_rotate(b, argv[optind + 1], key_flags);
 	else
 		r = cmd_teardown(b);
 	sd_bus_flush_close_unref(b);

@@ -21,6 +21,10 @@ destinations:
   web:
     cidrs: [127.0.20.0/24]
     ports: ["8000-8100"]
+  named:
+    hosts: [localhost]
+    ports: [9000]
+    protected: true
 permissions:
   ai_access: [ai]
   read: [db]
@@ -31,7 +35,7 @@ agents:
   writer:
     unit: mas-agent@writer.service
     role: agent
-    allow: [web]
+    allow: [web, named]
   reader:
     unit: mas-agent@reader.service
     role: reader
@@ -68,6 +72,11 @@ expect "$W" denied socket raw6
 out=$(probe_in "$W" exec setpriv --reuid=65534 --regid=65534 --clear-groups \
 	--inh-caps=-all --bounding-set=-all "$PROBE" socket packet)
 check "an agent as its own user cannot open a packet socket ($out)" [ "${out%% *}" = denied ]
+
+echo "# a host name is resolved at apply"
+expect "$W" allowed connect tcp 127.0.0.1 9000
+expect "$R" denied connect tcp 127.0.0.1 9000
+expect other denied connect tcp 127.0.0.1 9000
 
 echo "# a child cgroup of the agent is the agent"
 expect "$W/child" allowed connect tcp 127.0.20.1 7000

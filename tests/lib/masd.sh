@@ -35,6 +35,9 @@ mas_skip() {
 mas_setup() {
 	[ "$(id -u)" = 0 ] || mas_skip "needs root"
 	[ -x "$MASD" ] || mas_skip "no masd at $MASD (build first)"
+	bpftool feature probe kernel 2>/dev/null |
+		grep -q 'program_type cgroup_sock_addr is available' ||
+		mas_skip "this kernel cannot load cgroup sock_addr BPF programs"
 	MOUNT=$(awk '$9 == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
 	[ -n "$MOUNT" ] || mas_skip "no cgroup2 mount"
 	CG=$MOUNT/masd-test-$$-$RANDOM
