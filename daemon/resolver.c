@@ -168,6 +168,61 @@ static int parse_answer(const uint8_t *buf, int len, const char *qname, int fami
 	return 0;
 }
 
+#define HOSTS_TTL 60 /* /etc/hosts has no TTL: read it again about every 45 s */
+
+/* The host's resolver looks in /etc/hosts before DNS: so does masd when the policy names no
+ * server. Returns 1 when the file names the host (its addresses of family are the answer, even
+ * none), 0 when it does not, or a negative errno. */
+static int hosts_file_lookup(const char *path, const char *name, int family,
+			     struct resolver_answer *ret)
+{
+	char line[1024], want[NS_MAXDNAME];
+	bool named = false;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return errno == ENOENT ? 0 : -errno;
+	snprintf(want, sizeof(want), "%s", name);
+	name_norm(want);
+	while (fgets(line, sizeof(line), f)) {
+		char *save = NULL, *addr, *tok, *hash = strchr(line, '#');
+		struct mas_cidr c = { 0 };
+		bool match = false;
+
+		if (hash)
+			*hash = '\0';
+		addr = strtok_r(line, " \t\r\n", &save);
+		if (!addr)
+			continue;
+		while ((tok = strtok_r(NULL, " \t\r\n", &save)))
+			match = match || !strcasecmp(tok, want);
+		if (!match)
+			continue;
+		named = true;
+		if (family == AF_INET && inet_pton(AF_INET, addr, c.addr) == 1) {
+			c.prefixlen = 32;
+		} else if (family == AF_INET6 && inet_pton(AF_INET6, addr, c.addr) == 1) {
+			c.prefixlen = 128;
+		} else {
+			continue;
+		}
+		c.family = family;
+		if (ret->n < RESOLVER_MAX_ADDRS) {
+			struct mas_cidr *na = realloc(ret->addrs, (ret->n + 1) * sizeof(*na));
+
+			if (!na) {
+				fclose(f);
+				return -ENOMEM;
+			}
+			ret->addrs = na;
+			ret->addrs[ret->n++] = c;
+		}
+	}
+	fclose(f);
+	ret->ttl = ret->n ? HOSTS_TTL : 0;
+	return named ? 1 : 0;
+}
+
 int resolver_query_dns(void *userdata, const struct mas_resolver_conf *conf, const char *name,
 		       int family, struct resolver_answer *ret)
 {
@@ -176,6 +231,16 @@ int resolver_query_dns(void *userdata, const struct mas_resolver_conf *conf, con
 	int len, r;
 
 	memset(ret, 0, sizeof(*ret));
+	if (!conf || !conf->has_server) {
+		r = hosts_file_lookup("/etc/hosts", name, family, ret);
+		if (r != 0) {
+			if (r < 0) {
+				free(ret->addrs);
+				memset(ret, 0, sizeof(*ret));
+			}
+			return r < 0 ? r : 0;
+		}
+	}
 	memset(&st, 0, sizeof(st));
 	if (res_ninit(&st) < 0)
 		return -EIO;
