@@ -25,6 +25,7 @@ struct loop {
 	struct ring_buffer *rb;
 	struct cgroup_watch *watch;
 	sd_event *ev;
+	sd_event_source *resolve; /* CLOCK_REALTIME: the resolver's next refresh or expiry */
 	bool torn_down;
 };
 
@@ -85,9 +86,34 @@ static void notify_status(struct loop *l)
 		   (unsigned long long)enforcer_generation(l->d->enf), na, en);
 }
 
+/* Run the resolver's due work and wake again exactly when it has more (a TTL's lead time is
+ * a second, so the one-second tick would be too coarse). */
+static void arm_resolver(struct loop *l)
+{
+	uint64_t next = daemon_resolver_tick(l->d);
+
+	if (!l->resolve)
+		return;
+	if (next == UINT64_MAX) {
+		sd_event_source_set_enabled(l->resolve, SD_EVENT_OFF);
+		return;
+	}
+	sd_event_source_set_time(l->resolve, next * 1000);
+	sd_event_source_set_enabled(l->resolve, SD_EVENT_ONESHOT);
+}
+
+static int on_resolve(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	arm_resolver(userdata);
+	return 0;
+}
+
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct loop *l = userdata;
+
+	arm_resolver(l);
+	daemon_flows_tick(l->d, false);
 
 	ring_buffer__consume(l->rb);
 	events_tick(l->d->events);
@@ -242,6 +268,8 @@ int main(int argc, char **argv)
 		if (r >= 0)
 			r = sd_event_source_set_enabled(tick, SD_EVENT_ON);
 	}
+	if (r >= 0)
+		r = sd_event_add_time(l.ev, &l.resolve, CLOCK_REALTIME, 0, 0, on_resolve, &l);
 	if (r >= 0) {
 		mkdir(o.runtime_dir, 0755);
 		r = control_new(l.d, l.ev, &co, on_teardown, &l, &l.ctl);
@@ -282,6 +310,7 @@ int main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1");
 	ring_buffer__consume(l.rb);
 	events_tick(l.d->events);
+	daemon_flows_tick(l.d, true);
 	audit_emit(l.d->audit, MAS_MSGID_DAEMON_STOPPED, MAS_CAT_AGENT_ACTIONS, LOG_INFO,
 		   l.torn_down ? "masd stopped after teardown; nothing is enforced" :
 				 "masd stopped; enforcement stays in the kernel",
@@ -289,6 +318,7 @@ int main(int argc, char **argv)
 out:
 	control_free(l.ctl);
 	sd_event_source_unref(tick);
+	sd_event_source_unref(l.resolve);
 	cgroup_watch_free(l.watch);
 	ring_buffer__free(l.rb);
 	sd_event_unref(l.ev);
