@@ -297,8 +297,9 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 		r = sd_bus_message_close_container(reply);
 	if (r >= 0)
 		r = sd_bus_message_append(
-			reply, "u",
-			d->keys ? (uint32_t)keys_overdue(d->keys, (uint64_t)time(NULL)) : 0);
+			reply, "utt",
+			d->keys ? (uint32_t)keys_overdue(d->keys, (uint64_t)time(NULL)) : 0,
+			d->apply_duration_usec, audit_next_seq(d->audit));
 	if (r >= 0)
 		r = sd_bus_send(NULL, reply, NULL);
 	sd_bus_message_unref(reply);
@@ -483,7 +484,7 @@ static const sd_bus_vtable control_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_METHOD("Apply", "ss", "t", method_apply, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Show", "", "sst", method_show, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD("Status", "", "sttuuttssbasa(st)u", method_status,
+	SD_BUS_METHOD("Status", "", "sttuuttssbasa(st)utt", method_status,
 		      SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("KeysList", "", "a(ssssttttttb)", method_keys_list,
 		      SD_BUS_VTABLE_UNPRIVILEGED),

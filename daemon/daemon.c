@@ -47,6 +47,14 @@ static uint64_t now_ms(void)
 	return now_usec() / 1000;
 }
 
+static uint64_t mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static const char *name_of_agent(void *userdata, uint32_t id)
 {
 	struct mas_daemon *d = userdata;
@@ -322,7 +330,7 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 	const char *failed_host = NULL;
 	char *ntext = NULL, *nname = NULL, gen[24];
 	size_t n_en = 0, unresolved = 0;
-	uint64_t generation = enforcer_generation(d->enf) + 1;
+	uint64_t generation = enforcer_generation(d->enf) + 1, t0 = mono_usec();
 	int r;
 
 	memset(err, 0, sizeof(*err));
@@ -357,6 +365,7 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 		goto out;
 	flows_before_generation(d, generation);
 	r = enforcer_apply(d->enf, c, en, n_en);
+	d->apply_duration_usec = mono_usec() - t0;
 	if (r < 0) {
 		snprintf(err->msg, sizeof(err->msg), "%s: the kernel refused the policy: %s", name,
 			 strerror(-r));

@@ -65,6 +65,7 @@ struct mas_daemon {
 	struct mas_compiled *compiled;
 	struct agent_state *agents; /* one per policy agent */
 	uint64_t applied_usec;
+	uint64_t apply_duration_usec; /* the last policy apply, text to flipped maps */
 	size_t unresolved_hosts;
 	struct gen_names gens[DAEMON_GENERATIONS];
 	struct agent_name *names; /* every agent name seen in this run */

@@ -620,6 +620,7 @@ static int cmd_status(sd_bus *b)
 	const char *version, *root, *bpffs, *s;
 	uint64_t gen, applied, drops, suppressed, count;
 	uint32_t agents, enrolled, overdue = 0;
+	uint64_t apply_usec = 0, audit_seq = 0;
 	int adopted, r = call(b, "Status", &reply, NULL);
 	char when[64];
 	struct json j;
@@ -684,11 +685,13 @@ static int cmd_status(sd_bus *b)
 			printf(" %s %llu", s, (unsigned long long)count);
 	}
 	sd_bus_message_exit_container(reply);
-	if (sd_bus_message_read(reply, "u", &overdue) < 0)
+	if (sd_bus_message_read(reply, "utt", &overdue, &apply_usec, &audit_seq) < 0)
 		goto bad;
 	if (json) {
 		json_end(&j);
 		json_uint(&j, "keys_overdue", overdue);
+		json_uint(&j, "apply_duration_usec", apply_usec);
+		json_uint(&j, "audit_seq", audit_seq);
 		json_end(&j);
 		json_finish(&j);
 	} else {

@@ -2,6 +2,7 @@
 /* masd: options, the event loop, and systemd's notifications. The work is in daemon.c. */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "cgroup.h"
 #include "control.h"
 #include "daemon.h"
+#include "metrics.h"
 #include "msgid.h"
 
 struct loop {
@@ -26,6 +28,8 @@ struct loop {
 	struct cgroup_watch *watch;
 	sd_event *ev;
 	sd_event_source *resolve; /* CLOCK_REALTIME: the resolver's next refresh or expiry */
+	const char *metrics_file;
+	unsigned ticks;
 	bool torn_down;
 };
 
@@ -42,6 +46,8 @@ static void usage(FILE *f)
 		"  --cgroup-root DIR    cgroup the programs attach to (default: the cgroup2 mount)\n"
 		"  --socket PATH        control socket (default RUNTIME-DIR/control.sock)\n"
 		"  --socket-mode MODE   its mode, octal (default 0660)\n"
+		"  --socket-group NAME  its group (default root's)\n"
+		"  --metrics-file PATH  write Prometheus textfile metrics there every 5 s\n"
 		"  --journal-rate N     decision records per agent per second before the rest are\n"
 		"                       counted as suppressed (default 20)\n"
 		"  -v, --verbose        print every decision and record on stderr too\n"
@@ -120,6 +126,13 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 	audit_tick(l->d->audit);
 	daemon_keys_tick(l->d);
 	control_gc(l->ctl);
+	if (l->metrics_file && l->ticks++ % 5 == 0) {
+		int r = metrics_write(l->d, l->metrics_file);
+
+		if (r < 0 && l->ticks % 60 == 1)
+			fprintf(stderr, "masd: metrics file %s: %s\n", l->metrics_file,
+				strerror(-r));
+	}
 	sd_event_source_set_time(s, usec + 1000000);
 	return 0;
 }
@@ -162,6 +175,8 @@ int main(int argc, char **argv)
 					      { "socket", required_argument, NULL, 'S' },
 					      { "socket-mode", required_argument, NULL, 'M' },
 					      { "journal-rate", required_argument, NULL, 'J' },
+					      { "metrics-file", required_argument, NULL, 'm' },
+					      { "socket-group", required_argument, NULL, 'G' },
 					      { "verbose", no_argument, NULL, 'v' },
 					      { "help", no_argument, NULL, 'h' },
 					      {} };
@@ -203,6 +218,19 @@ int main(int argc, char **argv)
 		case 'J':
 			o.journal_rate = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 'm':
+			l.metrics_file = optarg;
+			break;
+		case 'G': {
+			struct group *g = getgrnam(optarg);
+
+			if (!g) {
+				fprintf(stderr, "masd: --socket-group: no group '%s'\n", optarg);
+				return 2;
+			}
+			co.gid = g->gr_gid;
+			break;
+		}
 		case 'v':
 			o.verbose = true;
 			break;
