@@ -473,15 +473,47 @@ static int create_flow_map(void)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Flow maps are pinned as flowsN beside the slot maps, and reopened by path (CAP_BPF). */
+static int flow_pin_path(char *buf, size_t len, const char *dir, uint32_t slot)
+{
+	return snprintf(buf, len, "%s/flows%u", dir, slot) >= (int)len ? -ENAMETOOLONG : 0;
+}
+
+static int pin_flow(struct mas_enforcer *e, uint32_t slot, int fd)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if ((r = flow_pin_path(path, sizeof(path), e->bpffs_dir, slot)) < 0)
+		return r;
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return bpf_obj_pin(fd, path) < 0 ? -errno : 0;
+}
+
 static int flow_inner_fd(struct mas_enforcer *e, uint32_t slot)
 {
 	uint32_t id = 0;
-	int fd;
+	char path[PATH_MAX];
+	int fd, r;
 
+	if ((r = flow_pin_path(path, sizeof(path), e->bpffs_dir, slot)) < 0)
+		return r;
+	fd = bpf_obj_get(path);
+	if (fd >= 0)
+		return fd;
 	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.mas_flows), &slot, &id) < 0)
-		return -errno;
+		return -errno; /* ENOENT: none yet */
+	/* an outer entry without its pin (pins of an older masd): by id, which needs
+	 * CAP_SYS_ADMIN, then pinned so that this is the last time */
 	fd = bpf_map_get_fd_by_id(id);
-	return fd < 0 ? -errno : fd;
+	if (fd < 0)
+		return -errno;
+	if ((r = pin_flow(e, slot, fd)) < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
 }
 
 /* Both flow maps exist from the start (a pinned outer map keeps the ones it has). */
@@ -498,8 +530,9 @@ static int flows_init(struct mas_enforcer *e)
 			return fd;
 		if ((fd = create_flow_map()) < 0)
 			return fd;
-		if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.mas_flows), &slot, &fd, BPF_ANY) <
-		    0)
+		r = pin_flow(e, slot, fd);
+		if (r == 0 && bpf_map_update_elem(bpf_map__fd(e->skel->maps.mas_flows), &slot, &fd,
+						  BPF_ANY) < 0)
 			r = -errno;
 		close(fd);
 		if (r < 0)
@@ -590,6 +623,8 @@ int enforcer_flows_drain(struct mas_enforcer *e, struct mas_flow **ret, size_t *
 		r = fresh;
 		goto out;
 	}
+	if ((r = pin_flow(e, cur, fresh)) < 0)
+		goto out;
 	/* the flip, then an update of the outer map: it returns after an RCU grace period, when
 	 * no program still counts into the old map */
 	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.mas_flow_slot), &zero, &nxt, BPF_ANY) <
@@ -644,10 +679,13 @@ int enforcer_teardown(struct mas_enforcer *e)
 		if (!bpf_map__is_internal(map) && bpf_map__is_pinned(map))
 			bpf_map__unpin(map, NULL);
 	}
-	for (uint32_t slot = 0; slot < MAS_SLOTS; slot++)
+	for (uint32_t slot = 0; slot < MAS_SLOTS; slot++) {
 		for (int i = 0; i < INNER_MAX; i++)
 			if (inner_pin_path(path, sizeof(path), e->bpffs_dir, slot, i) == 0)
 				unlink(path);
+		if (flow_pin_path(path, sizeof(path), e->bpffs_dir, slot) == 0)
+			unlink(path);
+	}
 	if (rmdir(e->bpffs_dir) < 0 && errno != ENOENT && errno != EBUSY && !r)
 		r = -errno;
 	return r;
