@@ -53,7 +53,8 @@ typedef void (*keys_crash_fn)(void *userdata, const char *step);
 
 struct keys_options {
 	const char *state_dir; /* masd's state dir; keys live in STATE/keys/NAME/ (0700 root) */
-	const char *runtime_dir; /* masd's runtime dir; delivery in RUNTIME/keys/AGENT/ */
+	const char *runtime_dir; /* masd's runtime dir; delivery in RUNTIME/keys/AGENT/; NULL:
+				  * nothing is delivered (no agents: masd's own audit key) */
 	const struct mas_key_conf *keys; /* the policy's keys plus masd's own (audit signing) */
 	size_t n_keys;
 	const struct mas_agent *agents; /* what deliver_to indexes */

@@ -1675,6 +1675,10 @@ static int parse_keys(struct ctx *c, const yaml_node_t *map)
 			return r;
 		if (policy_find_key(p, scalar(k)) >= 0)
 			return dup_key(c, k);
+		if (strcmp(scalar(k), MAS_AUDIT_KEY_NAME) == 0)
+			return fail(c, k,
+				    "another key name ('" MAS_AUDIT_KEY_NAME
+				    "' is masd's own audit signing key)");
 		r = dup_str(c, k, &kc->name);
 		if (r < 0)
 			return r;

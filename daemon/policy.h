@@ -135,6 +135,10 @@ enum mas_key_type {
 	MAS_KEY_ED25519,
 };
 
+/* The keyring of masd's own audit signing key (keys.c, run by audit.c on its own schedule): a
+ * policy key cannot take its name, which is also its directory under STATE/keys. */
+#define MAS_AUDIT_KEY_NAME "audit"
+
 struct mas_key_conf {
 	char *name;
 	enum mas_key_type type;
