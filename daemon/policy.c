@@ -469,6 +469,11 @@ static bool parse_duration(const char *s, uint64_t *ret)
 	return total >= 1;
 }
 
+bool policy_parse_duration(const char *s, uint64_t *ret)
+{
+	return s && parse_duration(s, ret);
+}
+
 static int get_duration(struct ctx *c, const yaml_node_t *n, uint64_t *ret)
 {
 	if (!is_text(n) || !parse_duration(scalar(n), ret))

@@ -177,6 +177,9 @@ int policy_parse_buffer(const char *buf, size_t len, const char *name,
 			struct mas_policy **ret_policy, struct mas_error *err);
 void policy_free(struct mas_policy *p);
 
+/* A duration as the policy writes one ("30d", "12h", "1d12h", "45s"): true and seconds (>= 1). */
+bool policy_parse_duration(const char *s, uint64_t *ret);
+
 /* Index lookups by name; -1 when absent. */
 int policy_find_destination(const struct mas_policy *p, const char *name);
 int policy_find_agent(const struct mas_policy *p, const char *name);
