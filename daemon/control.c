@@ -182,9 +182,9 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 		r = sd_bus_message_append(
 			reply, "u",
 			(uint32_t)((d->keys ? keys_overdue(d->keys, (uint64_t)time(NULL)) : 0) +
-				   (audit_keys(d->audit) ?
-					    keys_overdue(audit_keys(d->audit), (uint64_t)time(NULL)) :
-					    0)));
+				   (audit_keys(d->audit) ? keys_overdue(audit_keys(d->audit),
+									(uint64_t)time(NULL)) :
+							   0)));
 	if (r >= 0)
 		r = sd_bus_send(NULL, reply, NULL);
 	sd_bus_message_unref(reply);

@@ -184,8 +184,9 @@ int main(int argc, char **argv)
 			uint64_t s;
 
 			if (!policy_parse_duration(optarg, &s) || s > UINT32_MAX) {
-				fprintf(stderr, "masd: --audit-key-every: a duration such as 1d, "
-						"12h, 90m or 45s, not '%s'\n",
+				fprintf(stderr,
+					"masd: --audit-key-every: a duration such as 1d, "
+					"12h, 90m or 45s, not '%s'\n",
 					optarg);
 				return 2;
 			}

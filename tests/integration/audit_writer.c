@@ -24,7 +24,7 @@ static int usage(void)
 	fprintf(stderr,
 		"usage: audit_writer --state-dir DIR [--records N] [--ckpt-records N]\n"
 		"         [--ckpt-seconds T] [--rotate-every K] [--keep-retired FILE]\n"
-		"         [--interval-ms M] [--crash] [--crash-at STEP] [--drain-seconds S]\n"
+		"         [--interval-ms M] [--crash] [--crash-at STEP[#N]] [--drain-seconds S]\n"
 		"       audit_writer --inject EXPORT --seq S\n");
 	return 2;
 }
@@ -48,12 +48,14 @@ static int save_active_key(struct mas_audit *a, const char *to)
 	return r;
 }
 
-/* --crash-at STEP: die like kill -9 at that point of the first key change. */
-static const char *crash_at;
+/* --crash-at STEP[#N]: die like kill -9 the Nth time (default 1) the writer or its keyring
+ * passes STEP, a point of a key change. */
+static char crash_at[64];
+static int crash_nth = 1;
 
 static void crash_hook(void *userdata, const char *step)
 {
-	if (crash_at && strcmp(step, crash_at) == 0)
+	if (strcmp(step, crash_at) == 0 && --crash_nth == 0)
 		_exit(0);
 }
 
@@ -153,10 +155,18 @@ int main(int argc, char **argv)
 		case 'x':
 			crash = true;
 			break;
-		case 'X':
-			crash_at = optarg;
+		case 'X': {
+			char *hash;
+
+			snprintf(crash_at, sizeof(crash_at), "%s", optarg);
+			hash = strchr(crash_at, '#');
+			if (hash) {
+				*hash = 0;
+				crash_nth = atoi(hash + 1);
+			}
 			o.crash = crash_hook;
 			break;
+		}
 		case 'd':
 			drain = strtoul(optarg, NULL, 10);
 			break;
