@@ -1387,6 +1387,7 @@ static int ring_create(struct mas_keys *k, struct key_ring *ring, uint64_t now,
 		goto out;
 	crash_point(k, "create:secret");
 
+	ring->v[ring->n_v++] = v; /* keys_material_get() finds it from the callback below */
 	if (state == KEYS_ACTIVE && k->before_activate) {
 		/* only when no version is active: a first key, or recovery */
 		struct keys_version_info ni;
@@ -1394,11 +1395,11 @@ static int ring_create(struct mas_keys *k, struct key_ring *ring, uint64_t now,
 		version_info(&v, &ni);
 		r = k->before_activate(k->before_activate_ud, ring->name, NULL, &ni);
 		if (r < 0) {
+			ring->n_v--;
 			wipe_file(path);
 			goto out;
 		}
 	}
-	ring->v[ring->n_v++] = v;
 	ring->next_seq++;
 	r = ring_commit(k, ring);
 	if (r < 0) {

@@ -41,8 +41,8 @@ struct keys_version_info;
 
 /* Called before a keyring's active version changes, so a user of the key (the audit writer) can
  * checkpoint and sign the announcement of new_v (its kid and, for Ed25519, its public key) with
- * the old key, which keys_material_get(k, name, old_v->kid, ...) still returns. old_v is NULL for
- * a first version. A negative return aborts that transition; it is retried after 60 s. Do not
+ * the old key, which keys_material_get(k, name, old_v->kid, ...) still returns, as it returns
+ * new_v's material by its kid. old_v is NULL for a first version. A negative return aborts that transition; it is retried after 60 s. Do not
  * call keys_tick/keys_rotate from it. */
 typedef int (*keys_before_activate_fn)(void *userdata, const char *key_name,
 				       const struct keys_version_info *old_v,

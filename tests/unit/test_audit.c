@@ -770,6 +770,35 @@ static void test_crash_at_each_key_change_step(void **s)
 	}
 }
 
+/* A state dir from before the key moved onto the keyring: the key in audit/key, no keyring. The
+ * old key certifies the keyring's first version (a key change in the chain), then is erased. */
+static void test_legacy_key_file(void **s)
+{
+	struct mas_audit *a = open_writer(4);
+	struct audit_key *k;
+	struct audit_report *r;
+	char path[300], cmd[700];
+
+	emit_n(a, 5);
+	k = active_key(a);
+	audit_close(a);
+	snprintf(path, sizeof(path), "%s/audit/key", state_dir);
+	assert_int_equal(audit_key_save(k, path), 0);
+	audit_key_free(k);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/keys'", state_dir);
+	assert_int_equal(system(cmd), 0);
+
+	a = open_writer(4);
+	emit_n(a, 3);
+	audit_close(a);
+	assert_int_equal(access(path, F_OK), -1);
+	expect_clean(&captured);
+	r = verify(&captured);
+	assert_int_equal(r->key_changes, 1);
+	assert_int_equal(r->runs, 2);
+	audit_report_free(r);
+}
+
 static void test_emit_rejects(void **s)
 {
 	struct mas_audit *a = open_writer(4);
@@ -846,6 +875,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_crash_in_key_change, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_at_each_key_change_step, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_legacy_key_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_emit_rejects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unchained_injection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_pinned_key, setup, teardown),
