@@ -298,7 +298,10 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	if (r >= 0)
 		r = sd_bus_message_append(
 			reply, "utt",
-			d->keys ? (uint32_t)keys_overdue(d->keys, (uint64_t)time(NULL)) : 0,
+			(uint32_t)((d->keys ? keys_overdue(d->keys, (uint64_t)time(NULL)) : 0) +
+				   (audit_keys(d->audit) ? keys_overdue(audit_keys(d->audit),
+									(uint64_t)time(NULL)) :
+							   0)),
 			d->apply_duration_usec, audit_next_seq(d->audit));
 	if (r >= 0)
 		r = sd_bus_send(NULL, reply, NULL);
@@ -310,15 +313,34 @@ static int method_keys_list(sd_bus_message *m, void *userdata, sd_bus_error *err
 {
 	struct conn *c = userdata;
 	struct mas_daemon *d = c->ctl->d;
-	struct keys_list_entry *e = NULL;
+	const struct mas_keys *rings[2] = { audit_keys(d->audit), d->keys };
+	struct keys_list_entry *e = NULL, *one = NULL;
 	sd_bus_message *reply = NULL;
-	size_t n = 0;
+	size_t n = 0, n_one = 0;
 	int r;
 
 	if ((r = check_access(c, CONTROL_READ, "KeysList", error)) < 0)
 		return r;
-	if (d->keys && (r = keys_list(d->keys, (uint64_t)time(NULL), &e, &n)) < 0)
-		return r;
+	/* masd's own audit signing keyring first, then the policy's */
+	for (size_t k = 0; k < 2; k++) {
+		struct keys_list_entry *p;
+
+		if (!rings[k])
+			continue;
+		r = keys_list(rings[k], (uint64_t)time(NULL), &one, &n_one);
+		if (r < 0)
+			goto out;
+		p = realloc(e, (n + n_one + 1) * sizeof(*e));
+		if (!p) {
+			r = -ENOMEM;
+			goto out;
+		}
+		e = p;
+		memcpy(e + n, one, n_one * sizeof(*e));
+		n += n_one;
+		free(one);
+		one = NULL;
+	}
 	r = sd_bus_message_new_method_return(m, &reply);
 	if (r >= 0)
 		r = sd_bus_message_open_container(reply, 'a', "(ssssttttttb)");
@@ -332,7 +354,9 @@ static int method_keys_list(sd_bus_message *m, void *userdata, sd_bus_error *err
 		r = sd_bus_message_close_container(reply);
 	if (r >= 0)
 		r = sd_bus_send(NULL, reply, NULL);
+out:
 	sd_bus_message_unref(reply);
+	free(one);
 	free(e);
 	return r;
 }
@@ -349,9 +373,12 @@ static int method_keys_rotate(sd_bus_message *m, void *userdata, sd_bus_error *e
 		return r;
 	if ((r = sd_bus_message_read(m, "su", &name, &flags)) < 0)
 		return r;
-	r = d->keys ? keys_rotate(d->keys, name, (uint64_t)time(NULL),
-				  flags & (KEYS_ROTATE_IMMEDIATE | KEYS_ROTATE_REVOKE)) :
-		      -ENOENT;
+	if (strcmp(name, MAS_AUDIT_KEY_NAME) == 0 && audit_keys(d->audit))
+		r = audit_rotate_key(d->audit); /* at once: a pending audit key has no use */
+	else
+		r = d->keys ? keys_rotate(d->keys, name, (uint64_t)time(NULL),
+					  flags & (KEYS_ROTATE_IMMEDIATE | KEYS_ROTATE_REVOKE)) :
+			      -ENOENT;
 	if (r == -ENOENT)
 		return sd_bus_error_setf(error, MAS_ERR_FAILED, "no key named '%s' in the policy",
 					 name);

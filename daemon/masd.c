@@ -50,6 +50,8 @@ static void usage(FILE *f)
 		"  --metrics-file PATH  write Prometheus textfile metrics there every 5 s\n"
 		"  --journal-rate N     decision records per agent per second before the rest are\n"
 		"                       counted as suppressed (default 20)\n"
+		"  --audit-key-every D  rotate the audit signing key (the 'audit' keyring) this\n"
+		"                       often: 1d, 12h, 90m, 45s (default 1d)\n"
 		"  -v, --verbose        print every decision and record on stderr too\n"
 		"  -h, --help           this text\n\n"
 		"Runs in the foreground. SIGHUP re-reads the policy file; SIGTERM stops masd and\n"
@@ -177,6 +179,7 @@ int main(int argc, char **argv)
 					      { "journal-rate", required_argument, NULL, 'J' },
 					      { "metrics-file", required_argument, NULL, 'm' },
 					      { "socket-group", required_argument, NULL, 'G' },
+					      { "audit-key-every", required_argument, NULL, 'A' },
 					      { "verbose", no_argument, NULL, 'v' },
 					      { "help", no_argument, NULL, 'h' },
 					      {} };
@@ -229,6 +232,19 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			co.gid = g->gr_gid;
+			break;
+		}
+		case 'A': {
+			uint64_t s;
+
+			if (!policy_parse_duration(optarg, &s) || s > UINT32_MAX) {
+				fprintf(stderr,
+					"masd: --audit-key-every: a duration such as 1d, "
+					"12h, 90m or 45s, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			o.audit_key_rotate_s = (uint32_t)s;
 			break;
 		}
 		case 'v':
