@@ -14,7 +14,7 @@ PKGS := libbpf yaml-0.1 libcrypto libsystemd
 DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
 	libssl-dev libsystemd-dev libcmocka-dev pkg-config clang-format systemd iproute2 \
 	nftables util-linux procps jq passwd openssl debootstrap systemd-container \
-	bash-completion groff-base man-db
+	bash-completion groff-base man-db dnsmasq-base
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
@@ -28,7 +28,7 @@ CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame
 LDFLAGS += -fsanitize=address,undefined
 endif
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lresolv
 
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Ibpf \
 	-I/usr/include/$(shell uname -m)-linux-gnu

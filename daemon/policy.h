@@ -127,6 +127,16 @@ struct mas_audit_conf {
 	uint32_t
 		checkpoint_records; /* extension: sign a checkpoint every N records (default 256) */
 	uint32_t checkpoint_seconds; /* extension: ... or every T seconds (default 5) */
+	uint64_t flow_interval_s; /* extension: one flow summary per flow per interval (60) */
+};
+
+/* extension: which DNS server masd asks for the destinations' host names, and how long an
+ * address that dropped out of the answers stays allowed. */
+struct mas_resolver_conf {
+	bool has_server; /* false: the host's resolver (/etc/resolv.conf) */
+	uint8_t server[4]; /* IPv4, network byte order */
+	uint16_t port; /* host byte order, 53 by default */
+	uint64_t grace_s; /* default 300 */
 };
 
 enum mas_key_type {
@@ -134,6 +144,10 @@ enum mas_key_type {
 	MAS_KEY_AES256GCM,
 	MAS_KEY_ED25519,
 };
+
+/* The keyring of masd's own audit signing key (keys.c, run by audit.c on its own schedule): a
+ * policy key cannot take its name, which is also its directory under STATE/keys. */
+#define MAS_AUDIT_KEY_NAME "audit"
 
 struct mas_key_conf {
 	char *name;
@@ -164,6 +178,7 @@ struct mas_policy {
 	struct mas_audit_conf audit;
 	struct mas_key_conf *keys;
 	size_t n_keys;
+	struct mas_resolver_conf resolver;
 };
 
 /* Parse and validate. On success returns 0 and *ret_policy; on failure a negative errno
@@ -172,6 +187,9 @@ int policy_parse_file(const char *path, struct mas_policy **ret_policy, struct m
 int policy_parse_buffer(const char *buf, size_t len, const char *name,
 			struct mas_policy **ret_policy, struct mas_error *err);
 void policy_free(struct mas_policy *p);
+
+/* A duration as the policy writes one ("30d", "12h", "1d12h", "45s"): true and seconds (>= 1). */
+bool policy_parse_duration(const char *s, uint64_t *ret);
 
 /* Index lookups by name; -1 when absent. */
 int policy_find_destination(const struct mas_policy *p, const char *name);
