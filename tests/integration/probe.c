@@ -508,7 +508,7 @@ int main(int argc, char **argv)
 		tally_print(&t);
 		return 0;
 	}
-	if (!strcmp(argv[i], "hammer") && argc - i == 9)
+	if (!strcmp(argv[i], "hammer") && argc - i == 8)
 		return hammer(strcmp(argv[i + 1], "udp") ? SOCK_STREAM : SOCK_DGRAM, argv[i + 2],
 			      atoi(argv[i + 3]), atoi(argv[i + 4]), atoi(argv[i + 5]),
 			      atol(argv[i + 6]), atol(argv[i + 7]));
