@@ -130,6 +130,8 @@ struct {
 	__type(value, __u64);
 } mas_stats SEC(".maps");
 
+#define MAS_EVENTS_WAKEUP_BYTES (256 << 10)
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 2 << 20);
@@ -222,7 +224,13 @@ static __always_inline void mas_emit(const struct mas_decision *d, __u32 agent_i
 	else if (addr_len == 16)
 		__builtin_memcpy(e->addr, addr, 16);
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	/* waking masd costs more than the whole decision (an IPI inside the connect): allowed
+	 * decisions wake it only once a batch waits, refusals at once; masd also drains on a timer */
+	bpf_ringbuf_submit(e, d->verdict != MAS_VERDICT_ALLOW ||
+					      bpf_ringbuf_query(&mas_events, BPF_RB_AVAIL_DATA) >=
+						      MAS_EVENTS_WAKEUP_BYTES ?
+				      BPF_RB_FORCE_WAKEUP :
+				      BPF_RB_NO_WAKEUP);
 }
 
 /* The slot in force, and its meta; NULL before any policy was loaded. */
@@ -314,6 +322,23 @@ static __always_inline void mas_limit(struct bpf_sock_addr *ctx, const struct ma
 
 	if (!rule->class_key && !rule->max_conn)
 		return;
+	if (rule->class_key) {
+		void *classes = bpf_map_lookup_elem(&mas_classes, &slot);
+		__u32 key = rule->class_key;
+
+		if (classes)
+			cls = bpf_map_lookup_elem(classes, &key);
+	}
+	/* a TCP connect with a class and neither cap nor budget needs no memory of its socket:
+	 * the socket-local storage (an allocation) is made only where something is remembered */
+	if (!rule->max_conn && !datagram && (!cls || !cls->bytes_per_second)) {
+		if (cls &&
+		    !mas_bucket_charge(&mas_buckets, agent->agent_id, cls->key, cls->per_minute,
+				       (__u64)cls->burst * MAS_REQ_SCALE, MAS_REQ_SCALE))
+			mas_refuse(d, MAS_VERDICT_RATE_LIMITED, MAS_REASON_BUCKET_EMPTY,
+				   agent->mode);
+		return;
+	}
 	st = bpf_sk_storage_get(&mas_sk, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	if (!st) {
 		mas_stat_inc(MAS_STAT_BUCKET_FULL);
@@ -331,13 +356,6 @@ static __always_inline void mas_limit(struct bpf_sock_addr *ctx, const struct ma
 		st->conn_agent = agent->agent_id;
 		st->conn_dest = rule->dest_key;
 		counted = 1;
-	}
-	if (rule->class_key) {
-		void *classes = bpf_map_lookup_elem(&mas_classes, &slot);
-		__u32 key = rule->class_key;
-
-		if (classes)
-			cls = bpf_map_lookup_elem(classes, &key);
 	}
 	if (!cls)
 		return;
