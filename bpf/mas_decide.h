@@ -13,7 +13,10 @@
 #define MAS_AF_INET 2
 #define MAS_AF_INET6 10
 #define MAS_AF_PACKET 17
+#define MAS_SOCK_STREAM 1
 #define MAS_SOCK_RAW 3
+#define MAS_SOL_SOCKET 1
+#define MAS_SO_MAX_PACING_RATE 47
 #define MAS_IPPROTO_TCP 6
 #define MAS_IPPROTO_UDP 17
 

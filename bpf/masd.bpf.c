@@ -361,6 +361,16 @@ static __always_inline void mas_limit(struct bpf_sock_addr *ctx, const struct ma
 		return;
 	st->agent_id = agent->agent_id;
 	st->class_key = cls->key;
+	/* TCP backs off badly from drops (nothing follows a dropped packet to trigger a fast
+	 * retransmit): pace the socket at the budget, and let egress police what pacing misses,
+	 * such as several sockets of one agent together */
+	if (cls->bytes_per_second && ctx->type == MAS_SOCK_STREAM) {
+		__u64 bps = cls->bytes_per_second - cls->bytes_per_second / 32; /* headers */
+		__u32 pace = bps < 0xfffffffeull ? (__u32)bps :
+						   0xfffffffe; /* an int, as for setsockopt */
+
+		bpf_setsockopt(ctx, MAS_SOL_SOCKET, MAS_SO_MAX_PACING_RATE, &pace, sizeof(pace));
+	}
 	if (datagram && mas_sk_paid(st->paid, rule->dest_key))
 		return;
 	if (!mas_bucket_charge(&mas_buckets, agent->agent_id, cls->key, cls->per_minute,

@@ -376,6 +376,8 @@ static int sink(int type, const char *addr, int port, int secs)
 		return 2;
 	fd = socket(fam, type | SOCK_CLOEXEC, 0);
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	one = 8 << 20; /* the sink must not be what drops */
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) < 0 ||
 	    (type == SOCK_STREAM && listen(fd, 16) < 0)) {
 		perror("probe: sink");
