@@ -252,6 +252,7 @@ static int hammer(int type, const char *addr, int port, int secs, int threads, l
 	       h.n, h.t.allowed + h.t.denied + h.t.limited + h.t.capped + h.t.other, h.t.limited,
 	       h.t.other + h.t.denied + h.t.capped,
 	       burst + per_min * (double)(h.end - start) / 60e9 + 1, worst);
+	free(h.adm);
 	return worst > 0 ? 1 : 0;
 }
 
