@@ -9,8 +9,8 @@
 set -u
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
 export MASD_BUILD=${1:-${MASD_BUILD:-build}}
-N=${BENCH_N:-20000}
-ROUNDS=${BENCH_ROUNDS:-3}
+N=${BENCH_N:-8000}
+ROUNDS=${BENCH_ROUNDS:-7}
 . "$HERE/tests/lib/masd.sh"
 mas_setup
 for t in bpftool nft ip jq clang; do
