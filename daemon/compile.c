@@ -348,6 +348,24 @@ int compile_policy(const struct mas_policy *p, const struct mas_dest_addrs *addr
 		r = -EINVAL;
 		goto out;
 	}
+	/* caps are counted by destination key: two names with one key would share a count */
+	for (size_t i = 0; i < p->n_destinations; i++) {
+		uint32_t ki = compile_dest_key(p->destinations[i].name);
+
+		for (size_t j = 0; j < i; j++) {
+			if (compile_dest_key(p->destinations[j].name) != ki)
+				continue;
+			snprintf(
+				err->msg, sizeof(err->msg),
+				"%s:%u:%u: destinations.%s: found a key equal to destination %s's, "
+				"expected names whose hashes differ (rename one)",
+				p->file ? p->file : "policy", p->destinations[i].pos.line,
+				p->destinations[i].pos.col, p->destinations[i].name,
+				p->destinations[j].name);
+			r = -EINVAL;
+			goto out;
+		}
+	}
 	c->classes = calloc(p->n_rate_limits ? p->n_rate_limits : 1, sizeof(*c->classes));
 	if (!c->classes) {
 		r = -ENOMEM;
