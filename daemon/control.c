@@ -256,7 +256,6 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	sd_bus_message *reply = NULL;
 	size_t na = d->policy ? d->policy->n_agents : 0;
 	uint32_t enrolled = 0;
-	bool caps = false;
 	int r;
 
 	if ((r = check_access(c, CONTROL_READ, "Status", error)) < 0)
@@ -271,8 +270,6 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	free(counts);
 	for (size_t a = 0; a < na; a++)
 		enrolled += d->agents[a].status == AGENT_ENROLLED;
-	for (size_t i = 0; d->policy && i < d->policy->n_destinations; i++)
-		caps |= d->policy->destinations[i].max_connections > 0;
 	enforcer_stat(d->enf, MAS_STAT_RINGBUF_DROPS, &drops);
 
 	r = sd_bus_message_new_method_return(m, &reply);
@@ -284,10 +281,6 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	/* what the policy says that the kernel does not enforce yet */
 	if (r >= 0)
 		r = sd_bus_message_open_container(reply, 'a', "s");
-	if (r >= 0 && d->policy && d->policy->n_rate_limits)
-		r = sd_bus_message_append(reply, "s", "rate_limits");
-	if (r >= 0 && caps)
-		r = sd_bus_message_append(reply, "s", "max_connections");
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	if (r >= 0)
@@ -442,6 +435,71 @@ static int method_agents(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return r;
 }
 
+/* Per agent, the state of its limits: for each class of a destination it is granted, the
+ * tokens left (and bytes, with a budget); for each granted destination with a cap, the sockets
+ * it holds open. */
+static int method_limits(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct conn *c = userdata;
+	struct mas_daemon *d = c->ctl->d;
+	const struct mas_policy *p = d->policy;
+	sd_bus_message *reply = NULL;
+	size_t na = p ? p->n_agents : 0;
+	bool *seen = NULL;
+	int r;
+
+	if ((r = check_access(c, CONTROL_SELF, "Limits", error)) < 0)
+		return r;
+	if (p && !(seen = calloc(p->n_rate_limits + 1, sizeof(*seen))))
+		return -ENOMEM;
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(ssstttt)");
+	for (size_t a = 0; r >= 0 && a < na; a++) {
+		uint32_t id = d->compiled->agents[a].agent_id;
+
+		/* an agent's own user sees its own agent's limits and nothing else */
+		if (c->access == CONTROL_SELF && !control_agent_is_uid(p, a, c->cred.uid))
+			continue;
+		memset(seen, 0, (p->n_rate_limits + 1) * sizeof(*seen));
+		for (size_t i = 0; r >= 0 && i < p->n_destinations; i++) {
+			const struct mas_destination *dst = &p->destinations[i];
+			uint64_t left = 0, bytes = 0, open = 0;
+
+			if (!policy_agent_granted(p, a, i))
+				continue;
+			if (dst->max_connections) {
+				enforcer_open_conns(d->enf, id, compile_dest_key(dst->name), &open);
+				r = sd_bus_message_append(reply, "(ssstttt)", p->agents[a].name,
+							  "cap", dst->name, open,
+							  (uint64_t)dst->max_connections,
+							  (uint64_t)0, (uint64_t)0);
+			}
+			if (r < 0 || dst->class_idx < 0 || seen[dst->class_idx])
+				continue;
+			seen[dst->class_idx] = true;
+			{
+				const struct mas_class *k = &d->compiled->classes[dst->class_idx];
+
+				enforcer_tokens(d->enf, id, k, false, &left);
+				if (k->bytes_per_second)
+					enforcer_tokens(d->enf, id, k, true, &bytes);
+				r = sd_bus_message_append(
+					reply, "(ssstttt)", p->agents[a].name, "class",
+					p->rate_limits[dst->class_idx].name, left,
+					(uint64_t)k->burst, bytes, k->burst_bytes);
+			}
+		}
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+	free(seen);
+	return r;
+}
+
 #define EVENTS_MAX_REPLY 1024
 
 static int method_events(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -521,6 +579,7 @@ static const sd_bus_vtable control_vtable[] = {
 		      SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("KeysRotate", "su", "", method_keys_rotate, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Agents", "", "a(sssssttttt)", method_agents, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Limits", "", "a(ssstttt)", method_limits, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Events", "tu", "ta(ttssssssqsuust)", method_events,
 		      SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Teardown", "", "", method_teardown, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -177,6 +177,19 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/* The programs wake masd for refusals and for full batches only (a wakeup inside every allowed
+ * connect would cost more than the decision): what waits below a batch is drained here. */
+#define DRAIN_USEC 100000
+
+static int on_drain(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct loop *l = userdata;
+
+	ring_buffer__consume(l->rb);
+	sd_event_source_set_time(s, usec + DRAIN_USEC);
+	return 0;
+}
+
 static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	struct loop *l = userdata;
@@ -227,7 +240,7 @@ int main(int argc, char **argv)
 				    .bpffs_dir = "/sys/fs/bpf/masd" };
 	struct control_options co = { .mode = 0660, .gid = (gid_t)-1 };
 	struct loop l = { 0 };
-	sd_event_source *tick = NULL;
+	sd_event_source *tick = NULL, *drain = NULL;
 	char *sock = NULL;
 	struct mas_error err;
 	uint64_t now;
@@ -357,6 +370,11 @@ int main(int argc, char **argv)
 					      on_tick, &l);
 		if (r >= 0)
 			r = sd_event_source_set_enabled(tick, SD_EVENT_ON);
+		if (r >= 0)
+			r = sd_event_add_time(l.ev, &drain, CLOCK_MONOTONIC, now + DRAIN_USEC, 0,
+					      on_drain, &l);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(drain, SD_EVENT_ON);
 	}
 	if (r >= 0)
 		r = sd_event_add_time(l.ev, &l.resolve, CLOCK_REALTIME, 0, 0, on_resolve, &l);
@@ -411,6 +429,7 @@ out:
 	sd_event_source_unref(l.resolve);
 	sd_event_source_unref(l.pace);
 	sd_event_source_unref(l.ring);
+	sd_event_source_unref(drain);
 	cgroup_watch_free(l.watch);
 	ring_buffer__free(l.rb);
 	sd_event_unref(l.ev);
