@@ -15,7 +15,7 @@ jq -sr --arg md "$md" '
 		else (if .value >= .budget then "PASS" else "MISS" end) end;
 	def budget: if .budget == null then "" else
 		((if (.op // "le") == "le" then "<= " else ">= " end) + (.budget | num) + " " + .unit) end;
-	def row(cells): if $md == "--markdown" then "| " + (cells | join(" | ")) + " |"
+	def row(cells): if $md == "--markdown" then "| " + (cells | map(gsub("\\|"; "\\|")) | join(" | ")) + " |"
 		else cells | @tsv end;
 	(map(select(.stage == "apply")) as $a |
 	 if ($a | length) > 0 then
