@@ -72,11 +72,26 @@ denied_in() { # generation
 		sort
 }
 
+# Wait until the flow records of a generation are all in: two reads an interval apart agree.
+wait_flows() { # generation
+	local prev="" cur
+	for _ in $(seq 20); do
+		sleep 1.2
+		journal_sync
+		cur=$(journalctl -t masd MESSAGE_ID="$flow" -o json |
+			jq -s -c --arg g "$1" '[.[] | select(.MAS_GENERATION == $g)
+				| [.MAS_AGENT, .MAS_ADDR, .MAS_PORT, .MAS_VERDICT, .MAS_COUNT]] | sort')
+		[ "$cur" != "[]" ] && [ "$cur" = "$prev" ] && return 0
+		prev=$cur
+	done
+	echo "# flow records of generation $1 did not settle" >&2
+	return 1
+}
+
 echo "# traffic under the policy in force"
 traffic
-sleep 2.5
-journal_sync
 g1=$("$MASCTL" --json status | jq -r '.generation // .policy_generation')
+wait_flows "$g1"
 before=$(denied_in "$g1")
 echo "# refused under generation $g1:"
 echo "$before" | sed 's/^/#   /'
@@ -98,8 +113,7 @@ echo "# the same traffic under the stricter policy"
 "$MASCTL" policy apply "$T/p2.yaml" >/dev/null
 g2=$("$MASCTL" --json status | jq -r '.generation // .policy_generation')
 traffic
-sleep 2.5
-journal_sync
+wait_flows "$g2"
 after=$(denied_in "$g2")
 newly=$(comm -13 <(echo "$before" | awk '{print $1, $2, $3}') \
 	<(echo "$after" | awk '{print $1, $2, $3}'))
