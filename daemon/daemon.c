@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "fileio.h"
 #include "msgid.h"
+#include "hostaddr.h"
 #include "resolver.h"
 
 #define ACTIVE_POLICY "active-policy.yaml"
@@ -228,7 +229,17 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 	r = resolver_resolve(p, &addrs, &unresolved, &failed_host);
 	if (r < 0)
 		goto out;
-	r = compile_policy(p, addrs, generation, enforcer_root_level(d->enf), &c, err);
+	{
+		/* without the host's addresses, loopback and the wildcards are still aliases */
+		struct mas_cidr *local = NULL;
+		size_t n_local = 0;
+
+		if (hostaddr_list(&local, &n_local) < 0)
+			n_local = 0;
+		r = compile_policy_local(p, addrs, local, n_local, generation,
+					 enforcer_root_level(d->enf), &c, err);
+		free(local);
+	}
 	if (r < 0)
 		goto refused;
 	st = calloc(p->n_agents ? p->n_agents : 1, sizeof(*st));
