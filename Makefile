@@ -13,7 +13,7 @@ DESTDIR ?=
 PKGS := libbpf yaml-0.1 libcrypto libsystemd
 DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
 	libssl-dev libsystemd-dev libcmocka-dev pkg-config clang-format systemd iproute2 \
-	nftables util-linux procps jq passwd openssl
+	nftables util-linux procps jq passwd openssl liburing-dev valgrind
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
@@ -44,6 +44,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit/%)
 ITEST_SRCS := $(wildcard tests/integration/*.c)
 ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=$(O)/tests/integration/%)
+BYPASS_SRCS := $(wildcard tests/bypass/*.c)
+BYPASS_BINS := $(BYPASS_SRCS:tests/bypass/%.c=$(O)/tests/bypass/%)
 
 FORMAT_FILES = $(shell git ls-files -co --exclude-standard -- '*.c' '*.h' 2>/dev/null)
 
@@ -52,7 +54,7 @@ FORMAT_FILES = $(shell git ls-files -co --exclude-standard -- '*.c' '*.h' 2>/dev
 # masd and masctl are built once their sources exist, so a branch without them still builds.
 MAIN_BINS := $(patsubst daemon/%.c,$(O)/%,$(wildcard daemon/masd.c daemon/masctl.c))
 
-all: $(MAIN_BINS) $(UNIT_BINS) $(ITEST_BINS)
+all: $(MAIN_BINS) $(UNIT_BINS) $(ITEST_BINS) $(BYPASS_BINS)
 
 $(O)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) | $(O)/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -78,7 +80,10 @@ $(O)/tests/unit/%: tests/unit/%.c $(LIB) $(wildcard tests/unit/*.h) | $(O)/tests
 $(O)/tests/integration/%: tests/integration/%.c $(LIB) | $(O)/tests/integration
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) -lpthread
 
-$(O)/bpf $(O)/daemon $(O)/tests/unit $(O)/tests/integration:
+$(O)/tests/bypass/%: tests/bypass/%.c | $(O)/tests/bypass
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) -luring -lpthread
+
+$(O)/bpf $(O)/daemon $(O)/tests/unit $(O)/tests/integration $(O)/tests/bypass:
 	mkdir -p $@
 
 # Install the Debian packages the build and the tests need; does nothing when all are there.

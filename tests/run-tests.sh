@@ -53,6 +53,10 @@ run_integration() { # build
 		[ -e "$t" ] || continue
 		run_one "integration/$(basename "$t" .sh)" env MASD_BUILD="$b" bash "$t"
 	done
+	for t in tests/bypass/test_*.sh; do
+		[ -e "$t" ] || continue
+		run_one "bypass/$(basename "$t" .sh)" env MASD_BUILD="$b" bash "$t"
+	done
 }
 
 case $mode in
