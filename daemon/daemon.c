@@ -194,6 +194,25 @@ void daemon_keys_tick(struct mas_daemon *d)
 		keys_tick(d->keys, now);
 }
 
+void daemon_check_pins(struct mas_daemon *d)
+{
+	static int last_error;
+	unsigned restored = 0;
+	int r = enforcer_check_pins(d->enf, &restored);
+
+	if (restored)
+		record(d, MAS_MSGID_PINS_RESTORED, MAS_CAT_DATA_CHANGES, LOG_WARNING, NULL, 0,
+		       "%u pins in %s were removed behind masd's back; pinned again (enforcement "
+		       "never stopped: masd holds the links)",
+		       restored, d->o.bpffs_dir);
+	if (r < 0 && r != last_error)
+		record(d, MAS_MSGID_PINS_RESTORED, MAS_CAT_DATA_CHANGES, LOG_ERR, NULL, 0,
+		       "pins in %s are missing and cannot be restored: %s; enforcement continues "
+		       "while masd runs, a restart would not adopt it",
+		       d->o.bpffs_dir, strerror(-r));
+	last_error = r;
+}
+
 static int persist_policy(struct mas_daemon *d, const char *text, size_t len, const char *name)
 {
 	char path[PATH_MAX];

@@ -36,6 +36,9 @@ struct mas_enforcer {
 	int agents_fd; /* the agents map of the slot in force, for live enrolment; -1 if none */
 	bool adopted;
 	bool lsm; /* the BPF LSM program is loaded (the kernel offers BPF_PROG_TYPE_LSM) */
+	/* held while masd runs, so a pin removed behind its back detaches nothing and can be
+	 * pinned again from here (enforcer_check_pins) */
+	struct bpf_link *links[6];
 };
 
 static const char *const link_names[] = { "link_connect4", "link_connect6",    "link_sendmsg4",
@@ -213,9 +216,12 @@ int enforcer_attach(struct mas_enforcer *e)
 				r = -EEXIST; /* pinned enforcement belongs to another cgroup root */
 			if (r == 0)
 				r = bpf_link__update_program(link, prog);
-			bpf_link__destroy(link); /* closes our fd; the pin keeps the link */
-			if (r < 0)
+			if (r < 0) {
+				bpf_link__destroy(link); /* closes our fd; the pin keeps the link */
 				return r;
+			}
+			bpf_link__destroy(e->links[i]);
+			e->links[i] = link;
 			continue;
 		}
 		if (access(path, F_OK) == 0)
@@ -223,12 +229,52 @@ int enforcer_attach(struct mas_enforcer *e)
 		link = bpf_program__attach_cgroup(prog, e->cgroup_fd);
 		if (!link)
 			return -errno;
-		r = bpf_link__pin(link, path);
-		bpf_link__destroy(link);
-		if (r < 0)
+		r = bpf_obj_pin(bpf_link__fd(link), path) < 0 ? -errno : 0;
+		if (r < 0) {
+			bpf_link__destroy(link);
 			return r;
+		}
+		bpf_link__destroy(e->links[i]);
+		e->links[i] = link;
 	}
 	return 0;
+}
+
+int enforcer_check_pins(struct mas_enforcer *e, unsigned *ret_restored)
+{
+	char path[PATH_MAX];
+	struct bpf_map *map;
+	unsigned n = 0;
+	int r = 0;
+
+	if (access(e->bpffs_dir, F_OK) < 0 && fileio_mkdir_p(e->bpffs_dir, 0700) < 0)
+		r = -errno;
+	for (size_t i = 0; i < sizeof(link_names) / sizeof(link_names[0]); i++) {
+		if (!e->links[i] || pin_path(path, sizeof(path), e->bpffs_dir, link_names[i]) < 0 ||
+		    access(path, F_OK) == 0)
+			continue;
+		if (bpf_obj_pin(bpf_link__fd(e->links[i]), path) < 0) {
+			if (!r)
+				r = -errno;
+			continue;
+		}
+		n++;
+	}
+	bpf_object__for_each_map(map, e->skel->obj)
+	{
+		const char *mp = bpf_map__pin_path(map);
+
+		if (bpf_map__is_internal(map) || !mp || access(mp, F_OK) == 0)
+			continue;
+		if (bpf_obj_pin(bpf_map__fd(map), mp) < 0) {
+			if (!r)
+				r = -errno;
+			continue;
+		}
+		n++;
+	}
+	*ret_restored = n;
+	return r;
 }
 
 static int create_inner(int which, int *ret_fd)
@@ -431,18 +477,19 @@ int enforcer_teardown(struct mas_enforcer *e)
 	int r = 0;
 
 	for (size_t i = 0; i < sizeof(link_names) / sizeof(link_names[0]); i++) {
-		struct bpf_link *link;
+		struct bpf_link *link = e->links[i];
 
-		if (pin_path(path, sizeof(path), e->bpffs_dir, link_names[i]) < 0 ||
-		    access(path, F_OK) < 0)
+		e->links[i] = NULL;
+		if (pin_path(path, sizeof(path), e->bpffs_dir, link_names[i]) < 0)
 			continue;
-		link = bpf_link__open(path);
+		if (!link && access(path, F_OK) == 0)
+			link = bpf_link__open(path);
 		if (!link)
 			continue;
 		if (bpf_link__detach(link) < 0 && !r)
 			r = -errno;
 		bpf_link__destroy(link);
-		if (unlink(path) < 0 && !r)
+		if (unlink(path) < 0 && errno != ENOENT && !r)
 			r = -errno;
 	}
 	bpf_object__for_each_map(map, e->skel->obj)
@@ -459,6 +506,8 @@ void enforcer_free(struct mas_enforcer *e)
 {
 	if (!e)
 		return;
+	for (size_t i = 0; i < sizeof(e->links) / sizeof(e->links[0]); i++)
+		bpf_link__destroy(e->links[i]); /* closes our fds; the pins keep the links */
 	if (e->agents_fd >= 0)
 		close(e->agents_fd);
 	if (e->cgroup_fd >= 0)

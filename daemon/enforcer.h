@@ -62,6 +62,10 @@ int enforcer_stat(struct mas_enforcer *e, uint32_t stat, uint64_t *ret);
 
 int enforcer_events_fd(const struct mas_enforcer *e);
 
+/* Pin again every link and map whose pin was removed behind masd's back (from the fds masd
+ * holds, so enforcement never stopped); *ret_restored counts them. 0 or the first error. */
+int enforcer_check_pins(struct mas_enforcer *e, unsigned *ret_restored);
+
 /* Detach every program and remove every pin. */
 int enforcer_teardown(struct mas_enforcer *e);
 

@@ -93,6 +93,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 	events_tick(l->d->events);
 	audit_tick(l->d->audit);
 	daemon_keys_tick(l->d);
+	daemon_check_pins(l->d);
 	control_gc(l->ctl);
 	sd_event_source_set_time(s, usec + 1000000);
 	return 0;
