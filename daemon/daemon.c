@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -376,6 +377,47 @@ out:
 	return r;
 }
 
+static bool same_file_state(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The policy file as one version: replaced by rename, any read is whole; written in place, a
+ * read could see half of it, so a file changed in the last 100 ms is given time to settle and
+ * a read during which the file changed is repeated. -EAGAIN if it never held still. */
+static int read_policy_file(const char *path, char **ret, size_t *ret_len)
+{
+	for (int tries = 0; tries < 10; tries++) {
+		struct stat before, after;
+		struct timespec now;
+		char *text = NULL;
+		size_t len = 0;
+		int64_t age_ms;
+		int r;
+
+		if (stat(path, &before) < 0)
+			return -errno;
+		clock_gettime(CLOCK_REALTIME, &now);
+		age_ms = (int64_t)(now.tv_sec - before.st_mtim.tv_sec) * 1000 +
+			 (now.tv_nsec - before.st_mtim.tv_nsec) / 1000000;
+		if (age_ms >= 0 && age_ms < 100) {
+			usleep(50000);
+			continue;
+		}
+		if ((r = fileio_read_all(path, MAS_POLICY_MAX_BYTES, &text, &len)) < 0)
+			return r;
+		if (stat(path, &after) == 0 && same_file_state(&before, &after)) {
+			*ret = text;
+			*ret_len = len;
+			return 0;
+		}
+		free(text);
+	}
+	return -EAGAIN;
+}
+
 int daemon_reload(struct mas_daemon *d, struct mas_error *err)
 {
 	char *text = NULL;
@@ -383,7 +425,13 @@ int daemon_reload(struct mas_daemon *d, struct mas_error *err)
 	int r;
 
 	memset(err, 0, sizeof(*err));
-	r = fileio_read_all(d->o.policy_file, MAS_POLICY_MAX_BYTES, &text, &len);
+	r = read_policy_file(d->o.policy_file, &text, &len);
+	if (r == -EAGAIN) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "%s: kept changing while being read; the policy in force stays",
+			 d->o.policy_file);
+		return r;
+	}
 	if (r < 0) {
 		snprintf(err->msg, sizeof(err->msg), "%s: cannot read: %s", d->o.policy_file,
 			 strerror(-r));
