@@ -536,6 +536,11 @@ static int load_initial(struct mas_daemon *d, struct mas_error *err)
 			free(name);
 			if (r == 0)
 				return 0;
+			snprintf(path, sizeof(path), "%s/%s", d->o.state_dir, ACTIVE_POLICY);
+			record(d, MAS_MSGID_POLICY_REFUSED, MAS_CAT_DATA_CHANGES, LOG_ERR, NULL, 0,
+			       "the saved copy of the policy in force, %s, is unusable (%s); "
+			       "reading %s instead",
+			       path, err->msg[0] ? err->msg : strerror(-r), d->o.policy_file);
 		}
 	}
 	return daemon_reload(d, err);
