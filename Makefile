@@ -13,7 +13,8 @@ DESTDIR ?=
 PKGS := libbpf yaml-0.1 libcrypto libsystemd
 DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
 	libssl-dev libsystemd-dev libcmocka-dev pkg-config clang-format systemd iproute2 \
-	nftables util-linux procps jq passwd openssl liburing-dev valgrind
+	nftables util-linux procps jq passwd openssl debootstrap systemd-container \
+	bash-completion groff-base man-db dnsmasq-base liburing-dev valgrind
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
@@ -27,7 +28,7 @@ CFLAGS += -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame
 LDFLAGS += -fsanitize=address,undefined
 endif
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null) -lresolv
 
 BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -Wall -Werror -Ibpf \
 	-I/usr/include/$(shell uname -m)-linux-gnu
@@ -44,6 +45,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(O)/tests/unit/%)
 ITEST_SRCS := $(wildcard tests/integration/*.c)
 ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=$(O)/tests/integration/%)
+BENCH_SRCS := $(wildcard tests/bench/*.c)
+BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(O)/tests/bench/%)
 BYPASS_SRCS := $(wildcard tests/bypass/*.c)
 BYPASS_BINS := $(BYPASS_SRCS:tests/bypass/%.c=$(O)/tests/bypass/%)
 
@@ -70,7 +73,7 @@ FORMAT_FILES = $(shell git ls-files -co --exclude-standard -- '*.c' '*.h' 2>/dev
 # masd and masctl are built once their sources exist, so a branch without them still builds.
 MAIN_BINS := $(patsubst daemon/%.c,$(O)/%,$(wildcard daemon/masd.c daemon/masctl.c))
 
-all: $(MAIN_BINS) $(UNIT_BINS) $(ITEST_BINS) $(BYPASS_BINS)
+all: $(MAIN_BINS) $(UNIT_BINS) $(ITEST_BINS) $(BENCH_BINS) $(BYPASS_BINS)
 
 $(O)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) | $(O)/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -96,6 +99,9 @@ $(O)/tests/unit/%: tests/unit/%.c $(LIB) $(wildcard tests/unit/*.h) | $(O)/tests
 $(O)/tests/integration/%: tests/integration/%.c $(LIB) | $(O)/tests/integration
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) -lpthread
 
+$(O)/tests/bench/%: tests/bench/%.c $(LIB) | $(O)/tests/bench
+	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) -lpthread
+
 $(O)/tests/bypass/%: tests/bypass/%.c | $(O)/tests/bypass
 	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) -luring -lpthread
 
@@ -108,7 +114,8 @@ $(FUZZ_LIB): $(FUZZ_LIB_OBJS)
 $(O)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB)
 	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -o $@ $< $(FUZZ_LIB) $(PKG_LIBS)
 
-$(O)/bpf $(O)/daemon $(O)/tests/unit $(O)/tests/integration $(O)/tests/bypass $(O)/fuzz/daemon:
+$(O)/bpf $(O)/daemon $(O)/tests/unit $(O)/tests/integration $(O)/tests/bench \
+	$(O)/tests/bypass $(O)/fuzz/daemon:
 	mkdir -p $@
 
 # Install the Debian packages the build and the tests need; does nothing when all are there.
@@ -162,18 +169,58 @@ run: deps all
 bench: deps all
 	@tests/bench/run.sh $(O)
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin
+# install: binaries, units (their paths rewritten for PREFIX), sysusers.d, tmpfiles.d, the journal
+# catalog, man pages, bash completion, and the example policy as /etc/masd/policy.yaml unless one
+# exists. Without DESTDIR it also creates the users, the folders and the catalog index, and has a
+# running systemd reload its units. uninstall removes what install put in place except the policy.
+install uninstall: UNITDIR ?= $(PREFIX)/lib/systemd/system
+install uninstall: SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
+install uninstall: TMPFILESDIR ?= $(PREFIX)/lib/tmpfiles.d
+install uninstall: CATALOGDIR ?= $(PREFIX)/lib/systemd/catalog
+install uninstall: MANDIR ?= $(PREFIX)/share/man
+install uninstall: BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
+install uninstall: SYSCONFDIR ?= /etc
+install: $(O)/masd $(O)/masctl
+	install -d $(DESTDIR)$(PREFIX)/sbin $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) \
+		$(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(TMPFILESDIR) $(DESTDIR)$(MANDIR)/man5 \
+		$(DESTDIR)$(MANDIR)/man8 $(DESTDIR)$(BASHCOMPDIR) $(DESTDIR)$(SYSCONFDIR)/masd
 	install -m 0755 $(O)/masd $(DESTDIR)$(PREFIX)/sbin/masd
 	install -m 0755 $(O)/masctl $(DESTDIR)$(PREFIX)/bin/masctl
-	install -d $(DESTDIR)/etc/masd
-	[ -e $(DESTDIR)/etc/masd/policy.yaml ] || \
-		install -m 0640 policies/example.yaml $(DESTDIR)/etc/masd/policy.yaml
-	install -d $(DESTDIR)/lib/systemd/system $(DESTDIR)/usr/lib/systemd/catalog
-	for u in systemd/*.service systemd/*.slice; do [ -e "$$u" ] && \
-		install -m 0644 $$u $(DESTDIR)/lib/systemd/system/; done; true
-	[ ! -e systemd/masd.catalog ] || \
-		install -m 0644 systemd/masd.catalog $(DESTDIR)/usr/lib/systemd/catalog/masd.catalog
+	for u in systemd/*.service systemd/*.slice; do \
+		sed -e 's|/usr/sbin/masd|$(PREFIX)/sbin/masd|g' -e 's|/usr/bin/masctl|$(PREFIX)/bin/masctl|g' \
+			-e 's|/etc/masd/|$(SYSCONFDIR)/masd/|g' $$u >$(DESTDIR)$(UNITDIR)/$${u##*/}.tmp && \
+		chmod 0644 $(DESTDIR)$(UNITDIR)/$${u##*/}.tmp && \
+		mv $(DESTDIR)$(UNITDIR)/$${u##*/}.tmp $(DESTDIR)$(UNITDIR)/$${u##*/} || exit 1; done
+	install -m 0644 systemd/masd.sysusers $(DESTDIR)$(SYSUSERSDIR)/masd.conf
+	sed 's|/etc/masd|$(SYSCONFDIR)/masd|g' systemd/masd.tmpfiles >$(DESTDIR)$(TMPFILESDIR)/masd.conf
+	chmod 0644 $(DESTDIR)$(TMPFILESDIR)/masd.conf
+	if [ -e systemd/masd.catalog ]; then install -d $(DESTDIR)$(CATALOGDIR) && \
+		install -m 0644 systemd/masd.catalog $(DESTDIR)$(CATALOGDIR)/masd.catalog; fi
+	install -m 0644 docs/man/masd.policy.5 $(DESTDIR)$(MANDIR)/man5/masd.policy.5
+	install -m 0644 docs/man/masd.8 docs/man/masctl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 systemd/masctl.bash-completion $(DESTDIR)$(BASHCOMPDIR)/masctl
+	[ -e $(DESTDIR)$(SYSCONFDIR)/masd/policy.yaml ] || \
+		install -m 0640 policies/example.yaml $(DESTDIR)$(SYSCONFDIR)/masd/policy.yaml
+	@if [ -z "$(DESTDIR)" ]; then \
+		set -x; \
+		systemd-sysusers $(SYSUSERSDIR)/masd.conf; \
+		systemd-tmpfiles --create $(TMPFILESDIR)/masd.conf; \
+		[ ! -e $(CATALOGDIR)/masd.catalog ] || journalctl --update-catalog; \
+		[ ! -d /run/systemd/system ] || systemctl daemon-reload; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/sbin/masd $(DESTDIR)$(PREFIX)/bin/masctl \
+		$(DESTDIR)$(UNITDIR)/masd.service $(DESTDIR)$(UNITDIR)/masd-bpffs.service \
+		$(DESTDIR)$(UNITDIR)/mas-agents.slice $(DESTDIR)$(UNITDIR)/mas-agent@.service \
+		$(DESTDIR)$(SYSUSERSDIR)/masd.conf $(DESTDIR)$(TMPFILESDIR)/masd.conf \
+		$(DESTDIR)$(CATALOGDIR)/masd.catalog $(DESTDIR)$(MANDIR)/man5/masd.policy.5 \
+		$(DESTDIR)$(MANDIR)/man8/masd.8 $(DESTDIR)$(MANDIR)/man8/masctl.8 \
+		$(DESTDIR)$(BASHCOMPDIR)/masctl
+	@echo "uninstall: kept $(DESTDIR)$(SYSCONFDIR)/masd, the masd user and groups, /var/lib/masd and" \
+		"the pinned enforcement (masctl teardown removes it)"
+
+.PHONY: uninstall
 
 clean:
 	rm -rf $(O)

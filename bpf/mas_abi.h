@@ -16,6 +16,7 @@
 #define MAS_COMM_LEN 16
 #define MAS_NO_DEST 0xffff
 #define MAS_NO_AGENT 0 /* agent_id of a process that is no agent */
+#define MAS_MAX_FLOWS 16384 /* distinct flows per summary interval; more fold per agent */
 
 /* The two policy slots: programs read the active one, userspace fills the other, then flips. */
 #define MAS_SLOTS 2
@@ -145,6 +146,32 @@ struct mas_event {
 	char comm[MAS_COMM_LEN];
 };
 
+/* A flow: decisions aggregated per (agent, address, port, protocol, verdict). A flow that
+ * finds the map full is counted under its agent and verdict with a zero address and port. */
+struct mas_flow_key {
+	__u32 agent_id;
+	__u16 port; /* host byte order */
+	__u16 dest; /* destination index in the policy in force, MAS_NO_DEST for none */
+	__u8 verdict; /* enum mas_verdict */
+	__u8 reason; /* enum mas_reason */
+	__u8 protocol; /* IPPROTO_* */
+	__u8 family; /* AF_INET, AF_INET6; 0 for the folded flow */
+	__u8 addr[16]; /* network byte order; IPv4 in the first 4 bytes */
+	__u32 generation; /* low 32 bits of the generation whose policy decided: names dest */
+};
+
+/* Per CPU; userspace sums the counts and takes the earliest first and latest last. */
+struct mas_flow_val {
+	__u64 count;
+	__u64 first_ns; /* CLOCK_BOOTTIME */
+	__u64 last_ns;
+};
+
+/* Slot indexes of mas_flow_lost: decisions no flow could take (map full even for the fold). */
+#define MAS_FLOW_LOST_SLOTS 1
+
+_Static_assert(sizeof(struct mas_flow_key) == 32, "mas_flow_key");
+_Static_assert(sizeof(struct mas_flow_val) == 24, "mas_flow_val");
 _Static_assert(sizeof(struct mas_lpm4_key) == 8, "mas_lpm4_key");
 _Static_assert(sizeof(struct mas_lpm6_key) == 20, "mas_lpm6_key");
 _Static_assert(sizeof(struct mas_rule) == 12, "mas_rule");

@@ -8,6 +8,7 @@
 
 #include "mas_abi.h"
 #include "mas_decide.h"
+#include "mas_flow.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -255,6 +256,8 @@ static __always_inline int mas_addr_hook(struct bpf_sock_addr *ctx, __u8 hook, i
 
 	mas_decide_addr(agent, rule, meta->mode, &d);
 	mas_count(agent ? agent->agent_id : MAS_NO_AGENT, &d);
+	mas_flow_count(agent ? agent->agent_id : MAS_NO_AGENT, &d, meta->generation, family,
+		       (__u8)ctx->protocol, port, w, v6 ? 16 : 4);
 	if (agent || d.verdict != MAS_VERDICT_ALLOW)
 		mas_emit(&d, agent ? agent->agent_id : MAS_NO_AGENT, meta->generation, hook, family,
 			 (__u8)ctx->protocol, (__u8)ctx->type, port, w, v6 ? 16 : 4);

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 struct mas_audit;
 
@@ -15,7 +16,21 @@ struct mas_audit_options {
 	bool signed_logs; /* chain and sign; false writes plain structured records */
 	uint32_t checkpoint_records; /* 0: default */
 	uint32_t checkpoint_seconds; /* 0: default */
+	/* Additions; zero/NULL keeps the default. */
+	uint32_t key_rotate_seconds; /* signing key evolves this often; 0: default (1 day) */
+	/* Where records go: NULL is sd_journal_sendv. Returns 0 or a negative errno; a failure
+	 * spools the record in the state dir until the sink takes records again. */
+	int (*sink)(void *userdata, const struct iovec *iov, int n);
+	uint64_t (*clock_usec)(void *userdata); /* NULL: CLOCK_REALTIME */
+	void *userdata;
+	bool no_journal_recovery; /* after a crash, do not read the journal for the true head */
 };
+
+#define AUDIT_DEFAULT_CHECKPOINT_RECORDS 1000
+#define AUDIT_DEFAULT_CHECKPOINT_SECONDS 5
+#define AUDIT_DEFAULT_KEY_ROTATE_SECONDS 86400
+/* Below state_dir: the pinned first public key an auditor stores off-host. */
+#define AUDIT_FIRST_PUB_PATH "audit/first.pub"
 
 /* A journal field; name is the full field name ("MAS_AGENT"), value is text. */
 struct audit_field {
@@ -43,5 +58,21 @@ uint64_t audit_tick(struct mas_audit *a);
 
 /* Final checkpoint, then free. NULL is fine. */
 void audit_close(struct mas_audit *a);
+
+/* A signed checkpoint now (reason "request"). Returns 0 or a negative errno. */
+int audit_checkpoint(struct mas_audit *a);
+
+/* Evolve the signing key now: checkpoint, key-change record carrying the next public key signed
+ * by the current one, then the current private key is wiped and replaced on disk. */
+int audit_rotate_key(struct mas_audit *a);
+
+/* Records waiting in the spool for journald. */
+uint64_t audit_spooled(const struct mas_audit *a);
+
+/* The sequence number the next record gets. */
+uint64_t audit_next_seq(const struct mas_audit *a);
+
+/* The pinned first public key of the chain in state_dir, as 64 hex digits and a NUL. */
+int audit_first_pubkey(const char *state_dir, char ret[65]);
 
 #endif

@@ -2,6 +2,7 @@
 /* The control socket. Each accepted connection is its own peer-to-peer sd-bus; the caller's
  * credentials are taken from the socket at accept, never from anything the caller says. */
 #include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,8 @@
 #include "msgid.h"
 
 #define MAX_GROUPS 256
+#define FAIL_BUCKETS 64
+#define RATE_RECORD_USEC 10000000ull /* one "rate-limited" record per uid per 10 s */
 
 struct conn {
 	struct mas_control *ctl;
@@ -26,6 +29,7 @@ struct conn {
 	struct ucred cred;
 	gid_t gids[MAX_GROUPS];
 	size_t n_gids;
+	enum control_access access; /* as found by the last check_access() */
 	struct conn *next;
 };
 
@@ -38,7 +42,73 @@ struct mas_control {
 	struct conn *conns;
 	void (*on_teardown)(void *);
 	void *userdata;
+	struct control_bucket fails[FAIL_BUCKETS];
 };
+
+static void bucket_refill(struct control_bucket *b, uint64_t now_usec)
+{
+	double rate = CONTROL_FAIL_PER_MINUTE / 60e6; /* tokens per microsecond */
+
+	if (now_usec > b->last_usec) {
+		b->tokens += (double)(now_usec - b->last_usec) * rate;
+		if (b->tokens > CONTROL_FAIL_BURST)
+			b->tokens = CONTROL_FAIL_BURST;
+		b->last_usec = now_usec;
+	}
+}
+
+bool control_bucket_take(struct control_bucket *b, uint64_t now_usec)
+{
+	bucket_refill(b, now_usec);
+	if (b->tokens < 1.0)
+		return false;
+	b->tokens -= 1.0;
+	return true;
+}
+
+uint64_t control_bucket_wait(const struct control_bucket *b)
+{
+	double rate = CONTROL_FAIL_PER_MINUTE / 60e6;
+
+	return b->tokens >= 1.0 ? 0 : (uint64_t)((1.0 - b->tokens) / rate) + 1;
+}
+
+static uint64_t mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+}
+
+/* The bucket of a uid, the least recently used one taken over for a new uid. */
+static struct control_bucket *fail_bucket(struct mas_control *ctl, uid_t uid, uint64_t now)
+{
+	struct control_bucket *old = &ctl->fails[0];
+
+	for (size_t i = 0; i < FAIL_BUCKETS; i++) {
+		if (ctl->fails[i].last_usec && ctl->fails[i].uid == uid)
+			return &ctl->fails[i];
+		if (ctl->fails[i].last_usec < old->last_usec)
+			old = &ctl->fails[i];
+	}
+	*old = (struct control_bucket){ .uid = uid,
+					.tokens = CONTROL_FAIL_BURST,
+					.last_usec = now };
+	return old;
+}
+
+bool control_agent_is_uid(const struct mas_policy *p, size_t a, uid_t uid)
+{
+	struct passwd pw, *res = NULL;
+	char buf[4096];
+
+	if (!p || a >= p->n_agents || !p->agents[a].user)
+		return false;
+	if (getpwnam_r(p->agents[a].user, &pw, buf, sizeof(buf), &res) != 0 || !res)
+		return false;
+	return pw.pw_uid == uid;
+}
 
 enum control_access control_access_of(const struct mas_policy *p, uid_t uid, const gid_t *gids,
 				      size_t n_gids)
@@ -68,34 +138,81 @@ enum control_access control_access_of(const struct mas_policy *p, uid_t uid, con
 			return CONTROL_ADMIN;
 		best = CONTROL_READ;
 	}
+	for (size_t a = 0; best == CONTROL_NONE && a < p->n_agents; a++)
+		if (control_agent_is_uid(p, a, uid))
+			best = CONTROL_SELF;
 	return best;
 }
 
+static const char *access_name(enum control_access a)
+{
+	switch (a) {
+	case CONTROL_SELF:
+		return "only its own agent's status";
+	case CONTROL_READ:
+		return "a read-only role";
+	case CONTROL_ADMIN:
+		return "the admin role";
+	default:
+		return "no role";
+	}
+}
+
+/* Whether the caller may run method; refused calls are audited, and a uid refused too often is
+ * refused outright, and told so, until its bucket refills. */
 static int check_access(struct conn *c, enum control_access need, const char *method,
 			sd_bus_error *error)
 {
 	struct mas_daemon *d = c->ctl->d;
+	uint64_t now = mono_usec();
+	struct control_bucket *b = NULL;
 	enum control_access have;
 	char uid[16], pid[16], msg[256];
+	const struct audit_field f[] = { { "MAS_UID", uid },
+					 { "MAS_PID", pid },
+					 { "MAS_METHOD", method },
+					 { "MAS_RATE_LIMITED", "1" } };
 
-	have = control_access_of(d->policy, c->cred.uid, c->gids, c->n_gids);
-	if (have >= need)
-		return 0;
 	snprintf(uid, sizeof(uid), "%u", (unsigned)c->cred.uid);
 	snprintf(pid, sizeof(pid), "%d", (int)c->cred.pid);
-	snprintf(msg, sizeof(msg), "control request %s refused for uid %s (pid %s): %s", method,
-		 uid, pid, have == CONTROL_NONE ? "no role" : "read-only role");
-	{
-		const struct audit_field f[] = { { "MAS_UID", uid },
-						 { "MAS_PID", pid },
-						 { "MAS_METHOD", method } };
+	for (size_t i = 0; c->cred.uid && i < FAIL_BUCKETS; i++)
+		if (c->ctl->fails[i].last_usec && c->ctl->fails[i].uid == c->cred.uid)
+			b = &c->ctl->fails[i];
+	if (b) {
+		bucket_refill(b, now); /* only refusals spend tokens */
+		if (b->tokens < 1.0) {
+			uint64_t wait = control_bucket_wait(b);
 
-		audit_emit(d->audit, MAS_MSGID_CONTROL_REFUSED, MAS_CAT_AUTHENTICATION, LOG_WARNING,
-			   msg, f, 3);
+			if (!b->last_record_usec || now - b->last_record_usec >= RATE_RECORD_USEC) {
+				b->last_record_usec = now;
+				snprintf(
+					msg, sizeof(msg),
+					"control requests from uid %s are rate-limited after repeated "
+					"refusals (%d per minute, burst %d)",
+					uid, CONTROL_FAIL_PER_MINUTE, CONTROL_FAIL_BURST);
+				audit_emit(d->audit, MAS_MSGID_CONTROL_REFUSED,
+					   MAS_CAT_AUTHENTICATION, LOG_WARNING, msg, f, 4);
+			}
+			return sd_bus_error_setf(error, MAS_ERR_RATE_LIMITED,
+						 "too many refused requests from uid %u: retry in "
+						 "%llu s",
+						 (unsigned)c->cred.uid,
+						 (unsigned long long)(wait + 999999) / 1000000);
+		}
 	}
+	have = control_access_of(d->policy, c->cred.uid, c->gids, c->n_gids);
+	c->access = have;
+	if (have >= need)
+		return 0;
+	if (!b)
+		b = fail_bucket(c->ctl, c->cred.uid, now);
+	control_bucket_take(b, now);
+	snprintf(msg, sizeof(msg), "control request %s refused for uid %s (pid %s): %s", method,
+		 uid, pid, access_name(have));
+	audit_emit(d->audit, MAS_MSGID_CONTROL_REFUSED, MAS_CAT_AUTHENTICATION, LOG_WARNING, msg, f,
+		   3);
 	return sd_bus_error_setf(error, MAS_ERR_ACCESS_DENIED, "permission denied (uid %u has %s)",
-				 (unsigned)c->cred.uid,
-				 have == CONTROL_NONE ? "no role" : "a read-only role");
+				 (unsigned)c->cred.uid, access_name(have));
 }
 
 static int method_apply(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -180,8 +297,9 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 		r = sd_bus_message_close_container(reply);
 	if (r >= 0)
 		r = sd_bus_message_append(
-			reply, "u",
-			d->keys ? (uint32_t)keys_overdue(d->keys, (uint64_t)time(NULL)) : 0);
+			reply, "utt",
+			d->keys ? (uint32_t)keys_overdue(d->keys, (uint64_t)time(NULL)) : 0,
+			d->apply_duration_usec, audit_next_seq(d->audit));
 	if (r >= 0)
 		r = sd_bus_send(NULL, reply, NULL);
 	sd_bus_message_unref(reply);
@@ -257,7 +375,7 @@ static int method_agents(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	size_t na = d->policy ? d->policy->n_agents : 0;
 	int r;
 
-	if ((r = check_access(c, CONTROL_READ, "Agents", error)) < 0)
+	if ((r = check_access(c, CONTROL_SELF, "Agents", error)) < 0)
 		return r;
 	if ((r = daemon_agent_counts(d, &counts)) < 0)
 		return r;
@@ -267,6 +385,9 @@ static int method_agents(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	for (size_t a = 0; r >= 0 && a < na; a++) {
 		const struct mas_agent *ag = &d->policy->agents[a];
 
+		/* an agent's own user sees its own agent and nothing else */
+		if (c->access == CONTROL_SELF && !control_agent_is_uid(d->policy, a, c->cred.uid))
+			continue;
 		r = sd_bus_message_append(
 			reply, "(sssssttttt)", ag->name, d->policy->roles[ag->role].name,
 			policy_agent_mode(d->policy, a) == MAS_POLICY_AUDIT ? "audit" : "enforce",
@@ -277,7 +398,7 @@ static int method_agents(sd_bus_message *m, void *userdata, sd_bus_error *error)
 			counts[a][MAS_VERDICT_CAPPED]);
 	}
 	/* processes that are no agent: what they were refused */
-	if (r >= 0)
+	if (r >= 0 && c->access != CONTROL_SELF)
 		r = sd_bus_message_append(
 			reply, "(sssssttttt)", "(none)", "-", "-", "-", "-",
 			counts[na][MAS_VERDICT_ALLOW], counts[na][MAS_VERDICT_DENY],
@@ -363,7 +484,7 @@ static const sd_bus_vtable control_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_METHOD("Apply", "ss", "t", method_apply, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Show", "", "sst", method_show, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD("Status", "", "sttuuttssbasa(st)u", method_status,
+	SD_BUS_METHOD("Status", "", "sttuuttssbasa(st)utt", method_status,
 		      SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("KeysList", "", "a(ssssttttttb)", method_keys_list,
 		      SD_BUS_VTABLE_UNPRIVILEGED),

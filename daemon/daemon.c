@@ -15,12 +15,14 @@
 #include "cgroup.h"
 #include "daemon.h"
 #include "fileio.h"
-#include "msgid.h"
+#include "flows.h"
 #include "hostaddr.h"
+#include "msgid.h"
 #include "resolver.h"
 
 #define ACTIVE_POLICY "active-policy.yaml"
 #define ACTIVE_NAME "active-policy.name"
+#define RESOLVER_STATE "resolver.state"
 
 const char *daemon_agent_status_name(enum agent_status s)
 {
@@ -42,6 +44,19 @@ static uint64_t now_usec(void)
 	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
 }
 
+static uint64_t now_ms(void)
+{
+	return now_usec() / 1000;
+}
+
+static uint64_t mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000;
+}
+
 static const char *name_of_agent(void *userdata, uint32_t id)
 {
 	struct mas_daemon *d = userdata;
@@ -60,6 +75,31 @@ static const char *name_of_dest(void *userdata, uint64_t generation, uint16_t de
 		if (d->gens[i].dests && d->gens[i].generation == generation && dest < d->gens[i].n)
 			return d->gens[i].dests[dest];
 	return NULL;
+}
+
+static const char *flow_dest_name(void *userdata, uint32_t gen32, uint16_t dest,
+				  uint64_t *ret_generation, bool *ret_ai)
+{
+	struct mas_daemon *d = userdata;
+
+	for (size_t i = 0; i < DAEMON_GENERATIONS; i++) {
+		const struct gen_names *g = &d->gens[i];
+
+		if (g->dests && (uint32_t)g->generation == gen32 && dest < g->n) {
+			*ret_generation = g->generation;
+			*ret_ai = g->ai[dest];
+			return g->dests[dest];
+		}
+	}
+	return NULL;
+}
+
+/* Flows carry the generation they were decided under, and are named from the ring of recent
+ * generations: summarise them before the ring forgets the oldest generation not yet done. */
+static void flows_before_generation(struct mas_daemon *d, uint64_t gen)
+{
+	if (d->policy && gen >= d->flows_drained_gen + DAEMON_GENERATIONS - 1)
+		daemon_flows_tick(d, true);
 }
 
 static int remember_names(struct mas_daemon *d, const struct mas_policy *p, uint64_t gen)
@@ -85,15 +125,18 @@ static int remember_names(struct mas_daemon *d, const struct mas_policy *p, uint
 	for (size_t i = 0; i < g->n; i++)
 		free(g->dests[i]);
 	free(g->dests);
+	free(g->ai);
 	g->dests = calloc(p->n_destinations ? p->n_destinations : 1, sizeof(char *));
+	g->ai = calloc(p->n_destinations ? p->n_destinations : 1, sizeof(bool));
 	g->n = 0;
-	if (!g->dests)
+	if (!g->dests || !g->ai)
 		return -ENOMEM;
 	g->generation = gen;
 	for (size_t i = 0; i < p->n_destinations; i++) {
 		g->dests[i] = strdup(p->destinations[i].name);
 		if (!g->dests[i])
 			return -ENOMEM;
+		g->ai[i] = !strcmp(flows_category(p, (uint16_t)i), MAS_CAT_AI_REQUESTS);
 		g->n++;
 	}
 	return 0;
@@ -114,6 +157,74 @@ static void record(struct mas_daemon *d, const char *msgid, const char *cat, int
 	va_end(ap);
 	if (audit_emit(d->audit, msgid, cat, prio, msg, f, n) < 0 || d->o.verbose)
 		fprintf(stderr, "masd: %s\n", msg);
+}
+
+/* Each resolver change as a record: the addresses a host name allows, and DNS failures. */
+static void record_resolver_changes(struct mas_daemon *d, const struct resolver_changes *ch)
+{
+	char gen[24];
+
+	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)enforcer_generation(d->enf));
+	for (size_t i = 0; i < ch->n; i++) {
+		const struct resolver_change *c = &ch->v[i];
+		char addr[64] = "", ttl[16], until[24], err[64], kept[16];
+		const struct audit_field f[] = {
+			{ "MAS_HOST", c->host },
+			{ "MAS_CHANGE", resolver_change_name(c->kind) },
+			{ "MAS_ADDR", addr },
+			{ "MAS_TTL", ttl },
+			{ "MAS_GRACE_UNTIL", until },
+			{ "MAS_GENERATION", gen },
+			{ "MAS_ERROR", err },
+			{ "MAS_KEPT", kept },
+		};
+
+		if (c->kind <= RESOLVER_EXPIRED)
+			resolver_format_addr(&c->addr, addr, sizeof(addr));
+		snprintf(ttl, sizeof(ttl), "%u", c->ttl);
+		snprintf(until, sizeof(until), "%llu", (unsigned long long)c->until_ms * 1000);
+		snprintf(err, sizeof(err), "%s", c->error ? strerror(-c->error) : "");
+		snprintf(kept, sizeof(kept), "%zu", c->kept);
+		switch (c->kind) {
+		case RESOLVER_ADDED:
+			record(d, MAS_MSGID_RESOLVER_CHANGE, MAS_CAT_DATA_CHANGES, LOG_INFO, f, 6,
+			       "host %s: address %s added (TTL %us), generation %s", c->host, addr,
+			       c->ttl, gen);
+			break;
+		case RESOLVER_DROPPED:
+			record(d, MAS_MSGID_RESOLVER_CHANGE, MAS_CAT_DATA_CHANGES, LOG_INFO, f, 6,
+			       "host %s: address %s left the answers, allowed for its grace period",
+			       c->host, addr);
+			break;
+		case RESOLVER_EXPIRED:
+			record(d, MAS_MSGID_RESOLVER_CHANGE, MAS_CAT_DATA_CHANGES, LOG_NOTICE, f, 6,
+			       "host %s: address %s no longer allowed (grace period over), "
+			       "generation %s",
+			       c->host, addr, gen);
+			break;
+		case RESOLVER_FAILED:
+			record(d, MAS_MSGID_RESOLVER_FAILURE, MAS_CAT_DATA_CHANGES, LOG_WARNING, f,
+			       8,
+			       "host %s: DNS failed (%s); the last good set of %zu addresses stays",
+			       c->host, err, c->kept);
+			break;
+		case RESOLVER_RECOVERED:
+			record(d, MAS_MSGID_RESOLVER_CHANGE, MAS_CAT_DATA_CHANGES, LOG_INFO, f, 6,
+			       "host %s: DNS answers again", c->host);
+			break;
+		}
+	}
+}
+
+static void save_resolver(struct mas_daemon *d)
+{
+	char path[PATH_MAX];
+	int r;
+
+	snprintf(path, sizeof(path), "%s/%s", d->o.state_dir, RESOLVER_STATE);
+	if ((r = resolver_save(d->resolver, path)) < 0)
+		record(d, MAS_MSGID_RESOLVER_FAILURE, MAS_CAT_DATA_CHANGES, LOG_ERR, NULL, 0,
+		       "cannot save the resolver state in %s: %s", path, strerror(-r));
 }
 
 /* Where an agent's cgroup is, and whether it exists below the enforcement root. */
@@ -228,38 +339,49 @@ static int persist_policy(struct mas_daemon *d, const char *text, size_t len, co
 	return fileio_write_atomic(path, name, strlen(name), 0600, (uid_t)-1, (gid_t)-1);
 }
 
+/* compile_policy told this host's addresses (read now), so a protected local service is
+ * protected at each of them; without them, loopback and the wildcards are still aliases. */
+static int compile_here(struct mas_daemon *d, const struct mas_policy *p,
+			const struct mas_dest_addrs *addrs, uint64_t generation,
+			struct mas_compiled **ret, struct mas_error *err)
+{
+	struct mas_cidr *local = NULL;
+	size_t n_local = 0;
+	int r;
+
+	if (hostaddr_list(&local, &n_local) < 0)
+		n_local = 0;
+	r = compile_policy_local(p, addrs, local, n_local, generation, enforcer_root_level(d->enf),
+				 ret, err);
+	free(local);
+	return r;
+}
+
 int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char *name,
 		 struct mas_error *err)
 {
 	struct mas_policy *p = NULL;
 	struct mas_dest_addrs *addrs = NULL;
+	struct resolver_changes ch = { 0 };
 	struct mas_compiled *c = NULL;
 	struct agent_state *st = NULL;
 	struct mas_enrolment *en = NULL;
 	const char *failed_host = NULL;
 	char *ntext = NULL, *nname = NULL, gen[24];
 	size_t n_en = 0, unresolved = 0;
-	uint64_t generation = enforcer_generation(d->enf) + 1;
+	uint64_t generation = enforcer_generation(d->enf) + 1, t0 = mono_usec();
 	int r;
 
 	memset(err, 0, sizeof(*err));
 	r = policy_parse_buffer(text, len, name, &p, err);
 	if (r < 0)
 		goto refused;
-	r = resolver_resolve(p, &addrs, &unresolved, &failed_host);
+	r = resolver_update(d->resolver, p, now_ms(), &ch);
+	if (r == 0)
+		r = resolver_addrs(d->resolver, p, &addrs, &unresolved, &failed_host);
 	if (r < 0)
 		goto out;
-	{
-		/* without the host's addresses, loopback and the wildcards are still aliases */
-		struct mas_cidr *local = NULL;
-		size_t n_local = 0;
-
-		if (hostaddr_list(&local, &n_local) < 0)
-			n_local = 0;
-		r = compile_policy_local(p, addrs, local, n_local, generation,
-					 enforcer_root_level(d->enf), &c, err);
-		free(local);
-	}
+	r = compile_here(d, p, addrs, generation, &c, err);
 	if (r < 0)
 		goto refused;
 	st = calloc(p->n_agents ? p->n_agents : 1, sizeof(*st));
@@ -280,7 +402,9 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 	}
 	if ((r = remember_names(d, p, generation)) < 0)
 		goto out;
+	flows_before_generation(d, generation);
 	r = enforcer_apply(d->enf, c, en, n_en);
+	d->apply_duration_usec = mono_usec() - t0;
 	if (r < 0) {
 		snprintf(err->msg, sizeof(err->msg), "%s: the kernel refused the policy: %s", name,
 			 strerror(-r));
@@ -339,6 +463,10 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 		       d->policy_name, gen, d->policy->n_agents, n_en, d->compiled->n_v4,
 		       d->compiled->n_v6);
 	}
+	/* the state file changes only with the addresses: no fsync for an apply that keeps them */
+	if (resolver_retain(d->resolver, d->policy) || ch.n)
+		save_resolver(d);
+	record_resolver_changes(d, &ch);
 	if (unresolved)
 		record(d, MAS_MSGID_RESOLVER_FAILURE, MAS_CAT_DATA_CHANGES, LOG_WARNING, NULL, 0,
 		       "%zu host names did not resolve (first: %s); they allow nothing", unresolved,
@@ -372,7 +500,8 @@ out:
 	free(ntext);
 	free(nname);
 	compile_free(c);
-	resolver_free(addrs, p ? p->n_destinations : 0);
+	resolver_addrs_free(addrs, p ? p->n_destinations : 0);
+	resolver_changes_free(&ch);
 	policy_free(p);
 	return r;
 }
@@ -416,6 +545,106 @@ static int read_policy_file(const char *path, char **ret, size_t *ret_len)
 		free(text);
 	}
 	return -EAGAIN;
+}
+
+/* The same policy with the resolver's new address set: a new generation through the same
+ * two-slot flip as an apply, so each connect sees the old set or the new one, never a mix. */
+static int swap_addresses(struct mas_daemon *d)
+{
+	struct mas_dest_addrs *addrs = NULL;
+	struct mas_enrolment *en = NULL;
+	struct mas_compiled *c = NULL;
+	const char *failed = NULL;
+	uint64_t generation = enforcer_generation(d->enf) + 1;
+	size_t unresolved = 0, n_en = 0;
+	struct mas_error err = { 0 };
+	int r;
+
+	r = resolver_addrs(d->resolver, d->policy, &addrs, &unresolved, &failed);
+	if (r == 0)
+		r = compile_here(d, d->policy, addrs, generation, &c, &err);
+	if (r < 0)
+		goto out;
+	en = calloc(d->policy->n_agents ? d->policy->n_agents : 1, sizeof(*en));
+	if (!en) {
+		r = -ENOMEM;
+		goto out;
+	}
+	for (size_t a = 0; a < d->policy->n_agents; a++)
+		if (d->agents[a].status == AGENT_ENROLLED)
+			en[n_en++] = (struct mas_enrolment){ .cgroup_id = d->agents[a].cgroup_id,
+							     .agent = a };
+	flows_before_generation(d, generation);
+	if ((r = remember_names(d, d->policy, generation)) < 0)
+		goto out;
+	if ((r = enforcer_apply(d->enf, c, en, n_en)) < 0)
+		goto out;
+	compile_free(d->compiled);
+	d->compiled = c;
+	c = NULL;
+	d->unresolved_hosts = unresolved;
+out:
+	if (r < 0)
+		record(d, MAS_MSGID_RESOLVER_FAILURE, MAS_CAT_DATA_CHANGES, LOG_ERR, NULL, 0,
+		       "new addresses could not be swapped in, the old set stays: %s",
+		       err.msg[0] ? err.msg : strerror(-r));
+	free(en);
+	compile_free(c);
+	resolver_addrs_free(addrs, d->policy->n_destinations);
+	return r;
+}
+
+void daemon_flows_tick(struct mas_daemon *d, bool force)
+{
+	uint64_t now = now_usec(), interval = d->policy ? d->policy->audit.flow_interval_s : 60;
+	struct mas_flow *f = NULL;
+	size_t n = 0;
+	uint64_t lost = 0;
+	int r;
+
+	if (!d->flows_drained_usec)
+		d->flows_drained_usec = now;
+	if (!force && now - d->flows_drained_usec < interval * 1000000)
+		return;
+	d->flows_drained_usec = now;
+	d->flows_drained_gen = enforcer_generation(d->enf);
+	r = enforcer_flows_drain(d->enf, &f, &n, &lost);
+	if (r < 0) {
+		record(d, MAS_MSGID_FLOW_SUMMARY, MAS_CAT_AGENT_ACTIONS, LOG_ERR, NULL, 0,
+		       "cannot read the flow map: %s", strerror(-r));
+		return;
+	}
+	{
+		const struct flows_context c = { .audit = d->audit,
+						 .interval_s = interval,
+						 .agent_name = name_of_agent,
+						 .dest_name = flow_dest_name,
+						 .userdata = d };
+
+		flows_record(&c, f, n, lost);
+	}
+	free(f);
+}
+
+uint64_t daemon_resolver_tick(struct mas_daemon *d)
+{
+	struct resolver_changes ch = { 0 };
+	uint64_t now = now_ms();
+	int r;
+
+	if (!d->policy)
+		return UINT64_MAX;
+	if (resolver_next_ms(d->resolver) > now)
+		return resolver_next_ms(d->resolver);
+	r = resolver_update(d->resolver, d->policy, now, &ch);
+	if (r == 0 && ch.set_changed)
+		swap_addresses(d);
+	if (ch.n) {
+		record_resolver_changes(d, &ch);
+		save_resolver(d);
+	}
+	resolver_changes_free(&ch);
+	return resolver_next_ms(d->resolver);
 }
 
 int daemon_reload(struct mas_daemon *d, struct mas_error *err)
@@ -591,6 +820,17 @@ int daemon_new(const struct daemon_options *o, struct mas_daemon **ret, struct m
 			 d->cgroup_root, strerror(-r));
 		goto fail;
 	}
+	if ((r = resolver_new(&d->resolver)) < 0)
+		goto fail;
+	{
+		char path[PATH_MAX];
+
+		/* the addresses the pinned maps hold stay allowed while masd asks again */
+		snprintf(path, sizeof(path), "%s/%s", o->state_dir, RESOLVER_STATE);
+		if (d->adopted && (r = resolver_load(d->resolver, path, now_ms())) < 0)
+			fprintf(stderr, "masd: %s: %s (names are resolved afresh)\n", path,
+				strerror(-r));
+	}
 	if ((r = load_initial(d, err)) < 0)
 		goto fail;
 	if ((r = enforcer_attach(d->enf)) < 0) {
@@ -617,6 +857,8 @@ int daemon_teardown(struct mas_daemon *d)
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/%s", d->o.state_dir, ACTIVE_NAME);
 	unlink(path);
+	snprintf(path, sizeof(path), "%s/%s", d->o.state_dir, RESOLVER_STATE);
+	unlink(path);
 	record(d, MAS_MSGID_TEARDOWN, MAS_CAT_DATA_CHANGES, LOG_WARNING, NULL, 0,
 	       "enforcement removed from %s%s", d->cgroup_root, r < 0 ? " (with errors)" : "");
 	return r;
@@ -635,12 +877,14 @@ void daemon_free(struct mas_daemon *d)
 		for (size_t j = 0; j < d->gens[i].n; j++)
 			free(d->gens[i].dests[j]);
 		free(d->gens[i].dests);
+		free(d->gens[i].ai);
 	}
 	for (size_t i = 0; i < d->n_names; i++)
 		free(d->names[i].name);
 	free(d->names);
 	keys_close(d->keys);
 	enforcer_free(d->enf);
+	resolver_free(d->resolver);
 	events_free(d->events);
 	audit_close(d->audit);
 	free(d->cgroup_root);

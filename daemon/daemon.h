@@ -13,6 +13,7 @@
 #include "events.h"
 #include "keys.h"
 #include "policy.h"
+#include "resolver.h"
 
 struct daemon_options {
 	const char *policy_file;
@@ -37,10 +38,11 @@ struct agent_state {
 };
 
 /* Names of the destinations of a recent generation, for events that carry it. */
-#define DAEMON_GENERATIONS 4
+#define DAEMON_GENERATIONS 16
 struct gen_names {
 	uint64_t generation;
 	char **dests;
+	bool *ai; /* the destination's flows are ai_requests */
 	size_t n;
 };
 
@@ -56,17 +58,21 @@ struct mas_daemon {
 	struct mas_enforcer *enf;
 	struct mas_audit *audit;
 	struct mas_events *events;
+	struct mas_resolver *resolver;
 	struct mas_policy *policy;
 	char *policy_text;
 	char *policy_name;
 	struct mas_compiled *compiled;
 	struct agent_state *agents; /* one per policy agent */
 	uint64_t applied_usec;
+	uint64_t apply_duration_usec; /* the last policy apply, text to flipped maps */
 	size_t unresolved_hosts;
 	struct gen_names gens[DAEMON_GENERATIONS];
 	struct agent_name *names; /* every agent name seen in this run */
 	size_t n_names;
 	struct mas_keys *keys; /* the policy's keyrings; NULL when it has none */
+	uint64_t flows_drained_usec; /* when the last flow summary was taken */
+	uint64_t flows_drained_gen; /* the generation in force then */
 	bool adopted;
 };
 
@@ -80,6 +86,15 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 
 /* Re-read the policy file (SIGHUP, systemctl reload). */
 int daemon_reload(struct mas_daemon *d, struct mas_error *err);
+
+/* Re-resolve the host names that are due, end grace periods that ran out, and when the set
+ * of allowed addresses changed, swap it in as a new generation. Returns when it wants to be
+ * called next (CLOCK_REALTIME ms). */
+uint64_t daemon_resolver_tick(struct mas_daemon *d);
+
+/* Write the flow summaries when the policy's flow interval has passed since the last ones, or
+ * now when force is set (before an apply renames destinations, at exit). */
+void daemon_flows_tick(struct mas_daemon *d, bool force);
 
 /* Look for the agents' cgroups again and enrol or release them. */
 void daemon_rescan(struct mas_daemon *d);

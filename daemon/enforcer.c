@@ -34,6 +34,7 @@ struct mas_enforcer {
 	uint32_t active_slot;
 	uint64_t generation;
 	int agents_fd; /* the agents map of the slot in force, for live enrolment; -1 if none */
+	uint64_t flow_lost; /* mas_flow_lost's sum at the last drain */
 	bool adopted;
 	bool lsm; /* the BPF LSM program is loaded (the kernel offers BPF_PROG_TYPE_LSM) */
 	/* held while masd runs, so a pin removed behind its back detaches nothing and can be
@@ -106,6 +107,28 @@ static int pin_path(char *buf, size_t len, const char *dir, const char *name)
 	return snprintf(buf, len, "%s/%s", dir, name) >= (int)len ? -ENAMETOOLONG : 0;
 }
 
+static const char *const inner_names[INNER_MAX] = { "meta", "agents", "lpm4", "lpm6" };
+
+/* Inner maps are pinned too (slotN_NAME): a restarted masd reopens them by path, which needs
+ * CAP_BPF only, where opening a map by id would need CAP_SYS_ADMIN. */
+static int inner_pin_path(char *buf, size_t len, const char *dir, uint32_t slot, int which)
+{
+	return snprintf(buf, len, "%s/slot%u_%s", dir, slot, inner_names[which]) >= (int)len ?
+		       -ENAMETOOLONG :
+		       0;
+}
+
+static int open_inner(struct mas_enforcer *e, uint32_t slot, int which)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if (inner_pin_path(path, sizeof(path), e->bpffs_dir, slot, which) < 0)
+		return -ENAMETOOLONG;
+	fd = bpf_obj_get(path);
+	return fd < 0 ? -errno : fd;
+}
+
 /* Read which slot is in force and its generation, and keep the fd of its agents map. */
 static int read_active(struct mas_enforcer *e)
 {
@@ -118,18 +141,22 @@ static int read_active(struct mas_enforcer *e)
 	e->active_slot = slot & (MAS_SLOTS - 1);
 	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.mas_meta), &e->active_slot, &id) < 0)
 		return errno == ENOENT ? 0 : -errno; /* nothing loaded yet */
-	fd = bpf_map_get_fd_by_id(id);
+	fd = open_inner(e, e->active_slot, INNER_META);
 	if (fd < 0)
-		return -errno;
+		return fd == -ENOENT ? -ESTALE : fd; /* a slot in force without its pin */
 	r = bpf_map_lookup_elem(fd, &zero, &meta) < 0 ? -errno : 0;
 	close(fd);
 	if (r < 0)
 		return r;
 	e->generation = meta.generation;
-	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.mas_agents), &e->active_slot, &id) == 0)
-		e->agents_fd = bpf_map_get_fd_by_id(id);
+	fd = open_inner(e, e->active_slot, INNER_AGENTS);
+	if (fd < 0)
+		return fd;
+	e->agents_fd = fd;
 	return 0;
 }
+
+static int flows_init(struct mas_enforcer *e);
 
 int enforcer_open(const struct enforcer_options *o, struct mas_enforcer **ret, bool *ret_adopted)
 {
@@ -181,6 +208,8 @@ int enforcer_open(const struct enforcer_options *o, struct mas_enforcer **ret, b
 	if ((r = masd__load(e->skel)) < 0)
 		goto fail;
 	if ((r = read_active(e)) < 0)
+		goto fail;
+	if ((r = flows_init(e)) < 0)
 		goto fail;
 	if ((r = pin_path(path, sizeof(path), o->bpffs_dir, link_names[0])) < 0)
 		goto fail;
@@ -339,6 +368,17 @@ int enforcer_apply(struct mas_enforcer *e, const struct mas_compiled *c,
 					&c->agents[en[i].agent], BPF_ANY) < 0)
 			goto fail_errno;
 	}
+	/* pinned before the flip, so a crash at any point leaves the slot in force reopenable */
+	for (int i = 0; i < INNER_MAX; i++) {
+		char path[PATH_MAX];
+
+		if ((r = inner_pin_path(path, sizeof(path), e->bpffs_dir, idle, i)) < 0)
+			goto out;
+		if (unlink(path) < 0 && errno != ENOENT)
+			goto fail_errno;
+		if (bpf_obj_pin(fds[i], path) < 0)
+			goto fail_errno;
+	}
 	/* the idle slot: no program reads it (the last flip waited for them to leave) */
 	for (int i = 0; i < INNER_MAX; i++)
 		if (bpf_map_update_elem(bpf_map__fd(outer_at(e, i)), &idle, &fds[i], BPF_ANY) < 0)
@@ -470,6 +510,195 @@ int enforcer_events_fd(const struct mas_enforcer *e)
 	return bpf_map__fd(e->skel->maps.mas_events);
 }
 
+static int create_flow_map(void)
+{
+	int fd = bpf_map_create(BPF_MAP_TYPE_PERCPU_HASH, "mas_flows_in",
+				sizeof(struct mas_flow_key), sizeof(struct mas_flow_val),
+				MAS_MAX_FLOWS, NULL);
+
+	return fd < 0 ? -errno : fd;
+}
+
+/* Flow maps are pinned as flowsN beside the slot maps, and reopened by path (CAP_BPF). */
+static int flow_pin_path(char *buf, size_t len, const char *dir, uint32_t slot)
+{
+	return snprintf(buf, len, "%s/flows%u", dir, slot) >= (int)len ? -ENAMETOOLONG : 0;
+}
+
+static int pin_flow(struct mas_enforcer *e, uint32_t slot, int fd)
+{
+	char path[PATH_MAX];
+	int r;
+
+	if ((r = flow_pin_path(path, sizeof(path), e->bpffs_dir, slot)) < 0)
+		return r;
+	if (unlink(path) < 0 && errno != ENOENT)
+		return -errno;
+	return bpf_obj_pin(fd, path) < 0 ? -errno : 0;
+}
+
+static int flow_inner_fd(struct mas_enforcer *e, uint32_t slot)
+{
+	uint32_t id = 0;
+	char path[PATH_MAX];
+	int fd, r;
+
+	if ((r = flow_pin_path(path, sizeof(path), e->bpffs_dir, slot)) < 0)
+		return r;
+	fd = bpf_obj_get(path);
+	if (fd >= 0)
+		return fd;
+	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.mas_flows), &slot, &id) < 0)
+		return -errno; /* ENOENT: none yet */
+	/* an outer entry without its pin (pins of an older masd): by id, which needs
+	 * CAP_SYS_ADMIN, then pinned so that this is the last time */
+	fd = bpf_map_get_fd_by_id(id);
+	if (fd < 0)
+		return -errno;
+	if ((r = pin_flow(e, slot, fd)) < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* Both flow maps exist from the start (a pinned outer map keeps the ones it has). */
+static int flows_init(struct mas_enforcer *e)
+{
+	for (uint32_t slot = 0; slot < 2; slot++) {
+		int fd = flow_inner_fd(e, slot), r = 0;
+
+		if (fd >= 0) {
+			close(fd);
+			continue;
+		}
+		if (fd != -ENOENT)
+			return fd;
+		if ((fd = create_flow_map()) < 0)
+			return fd;
+		r = pin_flow(e, slot, fd);
+		if (r == 0 && bpf_map_update_elem(bpf_map__fd(e->skel->maps.mas_flows), &slot, &fd,
+						  BPF_ANY) < 0)
+			r = -errno;
+		close(fd);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int flows_read(int fd, struct mas_flow **ret, size_t *ret_n)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct mas_flow_val *vals;
+	struct mas_flow_key key, next, *prev = NULL;
+	struct mas_flow *out = NULL;
+	size_t n = 0, cap = 0;
+	int r = 0;
+
+	if (ncpu <= 0)
+		return -EINVAL;
+	vals = calloc((size_t)ncpu, sizeof(*vals));
+	if (!vals)
+		return -ENOMEM;
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		struct mas_flow *f;
+
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, vals) < 0)
+			continue;
+		if (n == cap) {
+			size_t nc = cap ? cap * 2 : 256;
+			struct mas_flow *no = realloc(out, nc * sizeof(*no));
+
+			if (!no) {
+				r = -ENOMEM;
+				break;
+			}
+			out = no;
+			cap = nc;
+		}
+		f = &out[n];
+		memset(f, 0, sizeof(*f));
+		f->k = key;
+		for (int c = 0; c < ncpu; c++) {
+			if (!vals[c].count)
+				continue;
+			f->count += vals[c].count;
+			if (!f->first_ns || vals[c].first_ns < f->first_ns)
+				f->first_ns = vals[c].first_ns;
+			if (vals[c].last_ns > f->last_ns)
+				f->last_ns = vals[c].last_ns;
+		}
+		if (f->count)
+			n++;
+	}
+	free(vals);
+	if (r < 0) {
+		free(out);
+		return r;
+	}
+	*ret = out;
+	*ret_n = n;
+	return 0;
+}
+
+int enforcer_flows_drain(struct mas_enforcer *e, struct mas_flow **ret, size_t *ret_n,
+			 uint64_t *ret_lost)
+{
+	int outer = bpf_map__fd(e->skel->maps.mas_flows), ncpu = libbpf_num_possible_cpus();
+	uint32_t zero = 0, cur = 0, nxt;
+	int old_fd = -1, nxt_fd = -1, fresh = -1, r;
+	uint64_t *lost = NULL, sum = 0;
+
+	*ret = NULL;
+	*ret_n = 0;
+	*ret_lost = 0;
+	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.mas_flow_slot), &zero, &cur) < 0)
+		return -errno;
+	cur &= 1;
+	nxt = cur ^ 1;
+	if ((nxt_fd = flow_inner_fd(e, nxt)) < 0)
+		return nxt_fd;
+	if ((old_fd = flow_inner_fd(e, cur)) < 0) {
+		r = old_fd;
+		goto out;
+	}
+	if ((fresh = create_flow_map()) < 0) {
+		r = fresh;
+		goto out;
+	}
+	if ((r = pin_flow(e, cur, fresh)) < 0)
+		goto out;
+	/* the flip, then an update of the outer map: it returns after an RCU grace period, when
+	 * no program still counts into the old map */
+	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.mas_flow_slot), &zero, &nxt, BPF_ANY) <
+		    0 ||
+	    bpf_map_update_elem(outer, &nxt, &nxt_fd, BPF_ANY) < 0 ||
+	    bpf_map_update_elem(outer, &cur, &fresh, BPF_ANY) < 0) {
+		r = -errno;
+		goto out;
+	}
+	r = flows_read(old_fd, ret, ret_n);
+	if (ncpu > 0 && (lost = calloc((size_t)ncpu, sizeof(*lost))) &&
+	    bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.mas_flow_lost), &zero, lost) == 0) {
+		for (int c = 0; c < ncpu; c++)
+			sum += lost[c];
+		*ret_lost = sum - e->flow_lost;
+		e->flow_lost = sum;
+	}
+	free(lost);
+out:
+	if (nxt_fd >= 0)
+		close(nxt_fd);
+	if (old_fd >= 0)
+		close(old_fd);
+	if (fresh >= 0)
+		close(fresh);
+	return r;
+}
+
 int enforcer_teardown(struct mas_enforcer *e)
 {
 	char path[PATH_MAX];
@@ -496,6 +725,13 @@ int enforcer_teardown(struct mas_enforcer *e)
 	{
 		if (!bpf_map__is_internal(map) && bpf_map__is_pinned(map))
 			bpf_map__unpin(map, NULL);
+	}
+	for (uint32_t slot = 0; slot < MAS_SLOTS; slot++) {
+		for (int i = 0; i < INNER_MAX; i++)
+			if (inner_pin_path(path, sizeof(path), e->bpffs_dir, slot, i) == 0)
+				unlink(path);
+		if (flow_pin_path(path, sizeof(path), e->bpffs_dir, slot) == 0)
+			unlink(path);
 	}
 	if (rmdir(e->bpffs_dir) < 0 && errno != ENOENT && errno != EBUSY && !r)
 		r = -errno;

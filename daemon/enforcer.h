@@ -62,6 +62,20 @@ int enforcer_stat(struct mas_enforcer *e, uint32_t stat, uint64_t *ret);
 
 int enforcer_events_fd(const struct mas_enforcer *e);
 
+/* One flow since the last drain, summed over CPUs. */
+struct mas_flow {
+	struct mas_flow_key k;
+	uint64_t count;
+	uint64_t first_ns; /* CLOCK_BOOTTIME */
+	uint64_t last_ns;
+};
+
+/* Take every flow counted since the last drain: flip the programs to the other flow map, wait
+ * until none still writes the old one, read it and put an empty one in its place. *ret_lost
+ * is the number of decisions since the last drain that no flow could hold. */
+int enforcer_flows_drain(struct mas_enforcer *e, struct mas_flow **ret, size_t *ret_n,
+			 uint64_t *ret_lost);
+
 /* Pin again every link and map whose pin was removed behind masd's back (from the fds masd
  * holds, so enforcement never stopped); *ret_restored counts them. 0 or the first error. */
 int enforcer_check_pins(struct mas_enforcer *e, unsigned *ret_restored);

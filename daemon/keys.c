@@ -811,7 +811,8 @@ static int deliver_file(struct mas_keys *k, const struct key_agent *ag, const ch
 
 	if (!replace && lstat(path, &st) == 0 && S_ISREG(st.st_mode)) {
 		if (st.st_uid != ag->uid || st.st_gid != ag->gid || (st.st_mode & 07777) != 0400) {
-			if (lchown(path, ag->uid, ag->gid) < 0 || chmod(path, 0400) < 0)
+			/* mode first: once the file is the agent's, changing it needs CAP_FOWNER */
+			if (chmod(path, 0400) < 0 || lchown(path, ag->uid, ag->gid) < 0)
 				return -errno;
 		}
 		return 0;

@@ -11,14 +11,24 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <systemd/sd-bus.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 
+#include <systemd/sd-bus.h>
+#include <systemd/sd-journal.h>
+
+#include "audit_cli.h"
 #include "compile.h"
 #include "control.h"
+#include "diff.h"
+#include "events.h"
 #include "fileio.h"
 #include "json.h"
 #include "keys.h"
+#include "msgid.h"
 #include "policy.h"
+#include "resolver.h"
 
 enum { EXIT_OK = 0, EXIT_FAIL = 1, EXIT_USAGE = 2, EXIT_INVALID = 3, EXIT_TAMPER = 4 };
 
@@ -31,6 +41,10 @@ static void usage(FILE *f)
 		"Usage: masctl [--socket PATH] [--json] COMMAND\n\n"
 		"Commands:\n"
 		"  policy validate FILE   check a policy offline (no daemon needed)\n"
+		"  policy diff FILE [--replay DURATION]\n"
+		"                         what applying FILE would change; with --replay, the\n"
+		"                         recorded flows of the last DURATION (30s, 10m, 2h, 1d)\n"
+		"                         whose verdict FILE would change\n"
 		"  policy apply FILE      apply a policy atomically; prints the new generation\n"
 		"  policy show            the active policy and its generation\n"
 		"  status                 daemon, programs, policy generation, counters\n"
@@ -40,6 +54,9 @@ static void usage(FILE *f)
 		"  keys rotate NAME [--now] [--revoke]\n"
 		"                         rotate a key now: a new version is delivered, then\n"
 		"                         activated (--now at once; --revoke also destroys the old)\n"
+		"  audit verify [--pubkey FILE] [--file EXPORT | --directory DIR]\n"
+		"                         check the signed audit trail; exit 4 on tampering\n"
+		"  audit pubkey           the pinned first public key, to store off-host\n"
 		"  teardown               remove enforcement (admin only)\n\n"
 		"Options:\n"
 		"  --socket PATH   control socket (default $MASD_SOCKET or /run/masd/control.sock)\n"
@@ -202,6 +219,369 @@ static int cmd_apply(sd_bus *b, const char *file)
 	return EXIT_OK;
 }
 
+/* "30s", "10m", "2h", "1d" or a combination such as "1h30m"; 0 when invalid. */
+static uint64_t parse_duration_usec(const char *s)
+{
+	uint64_t total = 0;
+
+	if (!*s)
+		return 0;
+	while (*s) {
+		char *end;
+		unsigned long long v = strtoull(s, &end, 10);
+		uint64_t unit;
+
+		if (end == s)
+			return 0;
+		switch (*end) {
+		case 's':
+			unit = 1;
+			break;
+		case 'm':
+			unit = 60;
+			break;
+		case 'h':
+			unit = 3600;
+			break;
+		case 'd':
+			unit = 86400;
+			break;
+		default:
+			return 0;
+		}
+		if (v > 36500ull * 86400)
+			return 0;
+		total += v * unit * 1000000ull;
+		s = end + 1;
+	}
+	return total;
+}
+
+/* A flow as the journal's FLOW_SUMMARY records give it, summed over the records. */
+struct replay_flow {
+	char agent[64];
+	char dest[64];
+	char addr[64];
+	char proto[8];
+	char verdict[16];
+	struct diff_flow f;
+	uint64_t count;
+	uint8_t new_verdict;
+	uint16_t new_dest;
+};
+
+static int journal_field(sd_journal *j, const char *name, char *buf, size_t len)
+{
+	const void *data;
+	size_t n, k = strlen(name);
+
+	if (sd_journal_get_data(j, name, &data, &n) < 0 || n <= k + 1)
+		return -ENOENT;
+	n -= k + 1;
+	if (n >= len)
+		n = len - 1;
+	memcpy(buf, (const char *)data + k + 1, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+static int read_flows(uint64_t since_usec, struct replay_flow **ret, size_t *ret_n)
+{
+	struct replay_flow *v = NULL;
+	size_t n = 0;
+	sd_journal *j = NULL;
+	int r;
+
+	r = sd_journal_open(&j, SD_JOURNAL_LOCAL_ONLY);
+	if (r < 0)
+		return r;
+	if ((r = sd_journal_add_match(j, "MESSAGE_ID=" MAS_MSGID_FLOW_SUMMARY, 0)) < 0 ||
+	    (r = sd_journal_add_conjunction(j)) < 0 ||
+	    (r = sd_journal_add_match(j, "SYSLOG_IDENTIFIER=masd", 0)) < 0 ||
+	    (r = sd_journal_seek_realtime_usec(j, since_usec)) < 0)
+		goto out;
+	while ((r = sd_journal_next(j)) > 0) {
+		struct replay_flow x = { 0 }, *y = NULL;
+		char port[16], count[24];
+		uint64_t t = 0;
+
+		if (sd_journal_get_realtime_usec(j, &t) < 0 || t < since_usec)
+			continue;
+		if (journal_field(j, "MAS_AGENT", x.agent, sizeof(x.agent)) < 0 ||
+		    journal_field(j, "MAS_ADDR", x.addr, sizeof(x.addr)) < 0 ||
+		    journal_field(j, "MAS_PORT", port, sizeof(port)) < 0 ||
+		    journal_field(j, "MAS_PROTO", x.proto, sizeof(x.proto)) < 0 ||
+		    journal_field(j, "MAS_VERDICT", x.verdict, sizeof(x.verdict)) < 0 ||
+		    journal_field(j, "MAS_COUNT", count, sizeof(count)) < 0)
+			continue;
+		if (journal_field(j, "MAS_DEST", x.dest, sizeof(x.dest)) < 0)
+			snprintf(x.dest, sizeof(x.dest), "-");
+		if (inet_pton(AF_INET, x.addr, x.f.addr) == 1)
+			x.f.family = AF_INET;
+		else if (inet_pton(AF_INET6, x.addr, x.f.addr) == 1)
+			x.f.family = AF_INET6;
+		else
+			continue; /* a folded flow has no address to judge */
+		x.f.port = (uint16_t)strtoul(port, NULL, 10);
+		x.f.ipproto = !strcmp(x.proto, "udp") ? IPPROTO_UDP : IPPROTO_TCP;
+		x.count = strtoull(count, NULL, 10);
+		for (size_t i = 0; i < n && !y; i++)
+			if (!strcmp(v[i].agent, x.agent) && !strcmp(v[i].addr, x.addr) &&
+			    v[i].f.port == x.f.port && !strcmp(v[i].proto, x.proto) &&
+			    !strcmp(v[i].verdict, x.verdict))
+				y = &v[i];
+		if (y) {
+			y->count += x.count;
+			continue;
+		}
+		y = realloc(v, (n + 1) * sizeof(*v));
+		if (!y) {
+			r = -ENOMEM;
+			goto out;
+		}
+		v = y;
+		v[n++] = x;
+	}
+out:
+	sd_journal_close(j);
+	if (r < 0) {
+		free(v);
+		return r;
+	}
+	for (size_t i = 0; i < n; i++)
+		v[i].f.agent = v[i].agent;
+	*ret = v;
+	*ret_n = n;
+	return 0;
+}
+
+static bool same_hosts(const struct mas_destination *a, const struct mas_destination *b)
+{
+	if (a->n_hosts != b->n_hosts)
+		return false;
+	for (size_t i = 0; i < a->n_hosts; i++)
+		if (strcasecmp(a->hosts[i], b->hosts[i]))
+			return false;
+	return true;
+}
+
+static int add_dest_addr(struct mas_dest_addrs *d, const struct mas_cidr *c)
+{
+	struct mas_cidr *nc;
+
+	for (size_t i = 0; i < d->n_cidrs; i++)
+		if (d->cidrs[i].family == c->family && !memcmp(d->cidrs[i].addr, c->addr, 16))
+			return 0;
+	nc = realloc(d->cidrs, (d->n_cidrs + 1) * sizeof(*nc));
+	if (!nc)
+		return -ENOMEM;
+	d->cidrs = nc;
+	d->cidrs[d->n_cidrs++] = *c;
+	return 0;
+}
+
+/* The addresses the new policy's host names stand for: what its resolver answers now, and the
+ * addresses the recorded flows reached through a destination whose host names did not
+ * change (what masd's resolver had then). */
+static int replay_addrs(const struct mas_policy *po, const struct mas_policy *pn,
+			const struct replay_flow *fl, size_t nfl, struct mas_dest_addrs **ret)
+{
+	struct mas_dest_addrs *a = calloc(pn->n_destinations + 1, sizeof(*a));
+	int r = 0;
+
+	if (!a)
+		return -ENOMEM;
+	for (size_t d = 0; d < pn->n_destinations && r == 0; d++) {
+		const struct mas_destination *dn = &pn->destinations[d];
+		int od = policy_find_destination(po, dn->name);
+
+		for (size_t h = 0; h < dn->n_hosts && r == 0; h++) {
+			struct mas_cidr *c = NULL;
+			size_t n = 0;
+
+			if (resolver_lookup(&pn->resolver, dn->hosts[h], &c, &n) < 0)
+				continue;
+			for (size_t i = 0; i < n && r == 0; i++)
+				r = add_dest_addr(&a[d], &c[i]);
+			free(c);
+		}
+		if (!dn->n_hosts || od < 0 || !same_hosts(&po->destinations[od], dn))
+			continue;
+		for (size_t i = 0; i < nfl && r == 0; i++) {
+			struct mas_cidr c = { .family = fl[i].f.family,
+					      .prefixlen = fl[i].f.family == AF_INET ? 32 : 128 };
+
+			if (strcmp(fl[i].dest, dn->name))
+				continue;
+			memcpy(c.addr, fl[i].f.addr, 16);
+			r = add_dest_addr(&a[d], &c);
+		}
+	}
+	if (r < 0) {
+		resolver_addrs_free(a, pn->n_destinations + 1);
+		return r;
+	}
+	*ret = a;
+	return 0;
+}
+
+/* Rate limits and caps are not predicted: a flow they refused is judged as if it had passed. */
+static uint8_t base_verdict(const char *name)
+{
+	if (!strcmp(name, "deny"))
+		return MAS_VERDICT_DENY;
+	if (!strcmp(name, "would-deny"))
+		return MAS_VERDICT_WOULD_DENY;
+	return MAS_VERDICT_ALLOW;
+}
+
+static int cmd_diff(sd_bus *b, const char *file, const char *replay)
+{
+	struct mas_policy *pn = NULL, *po = NULL;
+	struct mas_error err = { 0 };
+	sd_bus_message *reply = NULL;
+	struct replay_flow *fl = NULL;
+	struct mas_dest_addrs *addrs = NULL;
+	struct mas_compiled *c = NULL;
+	const char *name, *text;
+	struct diff d = { 0 };
+	uint64_t gen = 0, span = 0, since = 0, changed = 0, changed_count = 0;
+	size_t nfl = 0;
+	struct json j;
+	int r;
+
+	if (replay && !(span = parse_duration_usec(replay))) {
+		fprintf(stderr, "masctl: --replay %s: expected a duration such as 30s, 10m, 2h\n",
+			replay);
+		return EXIT_USAGE;
+	}
+	r = policy_parse_file(file, &pn, &err);
+	if (r < 0) {
+		fprintf(stderr, "%s\n", err.msg[0] ? err.msg : strerror(-r));
+		return r == -EINVAL ? EXIT_INVALID : EXIT_FAIL;
+	}
+	r = call(b, "Show", &reply, NULL);
+	if (r != EXIT_OK)
+		goto out;
+	r = EXIT_FAIL;
+	if (sd_bus_message_read(reply, "sst", &name, &text, &gen) < 0)
+		goto out;
+	if (policy_parse_buffer(text, strlen(text), *name ? name : "active policy", &po, &err) <
+	    0) {
+		fprintf(stderr, "masctl: the active policy does not parse here: %s\n", err.msg);
+		goto out;
+	}
+	if (diff_policies(po, pn, &d) < 0)
+		goto out;
+	if (replay) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_REALTIME, &ts);
+		since = (uint64_t)ts.tv_sec * 1000000ull + (uint64_t)ts.tv_nsec / 1000 - span;
+		if ((r = read_flows(since, &fl, &nfl)) < 0) {
+			fprintf(stderr, "masctl: cannot read the journal: %s\n", strerror(-r));
+			r = EXIT_FAIL;
+			goto out;
+		}
+		r = EXIT_FAIL;
+		if (replay_addrs(po, pn, fl, nfl, &addrs) < 0 ||
+		    compile_policy(pn, addrs, 1, 0, &c, &err) < 0) {
+			fprintf(stderr, "masctl: %s\n", err.msg[0] ? err.msg : "out of memory");
+			goto out;
+		}
+		for (size_t i = 0; i < nfl; i++) {
+			fl[i].new_verdict = diff_verdict(pn, c, &fl[i].f, &fl[i].new_dest);
+			if (fl[i].new_verdict != base_verdict(fl[i].verdict)) {
+				changed++;
+				changed_count += fl[i].count;
+			}
+		}
+	}
+	if (json) {
+		json_begin(&j, stdout);
+		json_object(&j, NULL);
+		json_string(&j, "file", file);
+		json_string(&j, "active", name);
+		json_uint(&j, "generation", gen);
+		json_array(&j, "changes");
+		for (size_t i = 0; i < d.n; i++) {
+			json_object(&j, NULL);
+			json_string(&j, "kind", diff_kind_name(d.v[i].kind));
+			json_string(&j, "subject", d.v[i].subject);
+			json_string(&j, "detail", d.v[i].detail);
+			json_end(&j);
+		}
+		json_end(&j);
+		if (replay) {
+			json_object(&j, "replay");
+			json_string(&j, "duration", replay);
+			json_uint(&j, "since_usec", since);
+			json_uint(&j, "flows", nfl);
+			json_uint(&j, "flows_changed", changed);
+			json_uint(&j, "connections_changed", changed_count);
+			json_array(&j, "flows_changing");
+			for (size_t i = 0; i < nfl; i++) {
+				if (fl[i].new_verdict == base_verdict(fl[i].verdict))
+					continue;
+				json_object(&j, NULL);
+				json_string(&j, "agent", fl[i].agent);
+				json_string(&j, "destination", fl[i].dest);
+				json_string(&j, "new_destination",
+					    fl[i].new_dest < pn->n_destinations ?
+						    pn->destinations[fl[i].new_dest].name :
+						    "-");
+				json_string(&j, "address", fl[i].addr);
+				json_uint(&j, "port", fl[i].f.port);
+				json_string(&j, "protocol", fl[i].proto);
+				json_uint(&j, "count", fl[i].count);
+				json_string(&j, "old", fl[i].verdict);
+				json_string(&j, "new", events_verdict_name(fl[i].new_verdict));
+				json_end(&j);
+			}
+			json_end(&j);
+			json_end(&j);
+		}
+		json_end(&j);
+		json_finish(&j);
+	} else {
+		printf("policy diff: %s (generation %llu, in force) -> %s\n", name,
+		       (unsigned long long)gen, file);
+		for (size_t i = 0; i < d.n; i++)
+			printf("  %-20s %-24s %s\n", diff_kind_name(d.v[i].kind), d.v[i].subject,
+			       d.v[i].detail);
+		printf("%zu change%s\n", d.n, d.n == 1 ? "" : "s");
+		if (replay) {
+			printf("\nreplay of the last %s: %zu flows recorded, %llu would change "
+			       "(%llu connections)\n",
+			       replay, nfl, (unsigned long long)changed,
+			       (unsigned long long)changed_count);
+			if (changed)
+				printf("  %-16s %-16s %-39s %5s %-5s %8s  %s\n", "AGENT",
+				       "DESTINATION", "ADDRESS", "PORT", "PROTO", "COUNT",
+				       "VERDICT");
+			for (size_t i = 0; i < nfl; i++) {
+				if (fl[i].new_verdict == base_verdict(fl[i].verdict))
+					continue;
+				printf("  %-16s %-16s %-39s %5u %-5s %8llu  %s -> %s\n",
+				       fl[i].agent, fl[i].dest, fl[i].addr, fl[i].f.port,
+				       fl[i].proto, (unsigned long long)fl[i].count, fl[i].verdict,
+				       events_verdict_name(fl[i].new_verdict));
+			}
+		}
+	}
+	r = EXIT_OK;
+out:
+	diff_free(&d);
+	compile_free(c);
+	if (addrs)
+		resolver_addrs_free(addrs, pn->n_destinations + 1);
+	free(fl);
+	policy_free(po);
+	policy_free(pn);
+	sd_bus_message_unref(reply);
+	return r;
+}
+
 static int cmd_show(sd_bus *b)
 {
 	sd_bus_message *reply = NULL;
@@ -240,6 +620,7 @@ static int cmd_status(sd_bus *b)
 	const char *version, *root, *bpffs, *s;
 	uint64_t gen, applied, drops, suppressed, count;
 	uint32_t agents, enrolled, overdue = 0;
+	uint64_t apply_usec = 0, audit_seq = 0;
 	int adopted, r = call(b, "Status", &reply, NULL);
 	char when[64];
 	struct json j;
@@ -304,11 +685,13 @@ static int cmd_status(sd_bus *b)
 			printf(" %s %llu", s, (unsigned long long)count);
 	}
 	sd_bus_message_exit_container(reply);
-	if (sd_bus_message_read(reply, "u", &overdue) < 0)
+	if (sd_bus_message_read(reply, "utt", &overdue, &apply_usec, &audit_seq) < 0)
 		goto bad;
 	if (json) {
 		json_end(&j);
 		json_uint(&j, "keys_overdue", overdue);
+		json_uint(&j, "apply_duration_usec", apply_usec);
+		json_uint(&j, "audit_seq", audit_seq);
 		json_end(&j);
 		json_finish(&j);
 	} else {
@@ -559,7 +942,7 @@ int main(int argc, char **argv)
 					      {} };
 	const char *env = getenv("MASD_SOCKET");
 	sd_bus *b = NULL;
-	const char *cmd, *sub = NULL;
+	const char *cmd, *sub = NULL, *replay = NULL;
 	unsigned key_flags = 0;
 	int c, r;
 
@@ -599,12 +982,27 @@ int main(int argc, char **argv)
 		}
 	sub = optind < argc ? argv[optind] : NULL;
 
+	/* the verifier reads the journal itself: no daemon needed, nor trusted */
+	if (!strcmp(cmd, "audit")) {
+		if (!sub)
+			goto usage;
+		return audit_cli_main(argc - optind, argv + optind, json);
+	}
 	if (!strcmp(cmd, "policy") && sub && !strcmp(sub, "validate")) {
 		if (argc - optind != 2)
 			goto usage;
 		return cmd_validate(argv[optind + 1]);
 	}
-	if (!strcmp(cmd, "policy")) {
+	if (!strcmp(cmd, "policy") && sub && !strcmp(sub, "diff")) {
+		if (argc - optind == 2)
+			replay = NULL;
+		else if (argc - optind == 4 && !strcmp(argv[optind + 2], "--replay"))
+			replay = argv[optind + 3];
+		else if (argc - optind == 3 && !strncmp(argv[optind + 2], "--replay=", 9))
+			replay = argv[optind + 2] + 9;
+		else
+			goto usage;
+	} else if (!strcmp(cmd, "policy")) {
 		if (!sub || (strcmp(sub, "apply") && strcmp(sub, "show")))
 			goto usage;
 		if (!strcmp(sub, "apply") && argc - optind != 2)
@@ -642,6 +1040,8 @@ int main(int argc, char **argv)
 		return EXIT_FAIL;
 	if (!strcmp(cmd, "policy") && !strcmp(sub, "apply"))
 		r = cmd_apply(b, argv[optind + 1]);
+	else if (!strcmp(cmd, "policy") && !strcmp(sub, "diff"))
+		r = cmd_diff(b, argv[optind + 1], replay);
 	else if (!strcmp(cmd, "policy"))
 		r = cmd_show(b);
 	else if (!strcmp(cmd, "status"))

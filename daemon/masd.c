@@ -2,6 +2,7 @@
 /* masd: options, the event loop, and systemd's notifications. The work is in daemon.c. */
 #include <errno.h>
 #include <getopt.h>
+#include <grp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "cgroup.h"
 #include "control.h"
 #include "daemon.h"
+#include "metrics.h"
 #include "msgid.h"
 
 struct loop {
@@ -25,6 +27,9 @@ struct loop {
 	struct ring_buffer *rb;
 	struct cgroup_watch *watch;
 	sd_event *ev;
+	sd_event_source *resolve; /* CLOCK_REALTIME: the resolver's next refresh or expiry */
+	const char *metrics_file;
+	unsigned ticks;
 	bool torn_down;
 };
 
@@ -41,6 +46,8 @@ static void usage(FILE *f)
 		"  --cgroup-root DIR    cgroup the programs attach to (default: the cgroup2 mount)\n"
 		"  --socket PATH        control socket (default RUNTIME-DIR/control.sock)\n"
 		"  --socket-mode MODE   its mode, octal (default 0660)\n"
+		"  --socket-group NAME  its group (default root's)\n"
+		"  --metrics-file PATH  write Prometheus textfile metrics there every 5 s\n"
 		"  --journal-rate N     decision records per agent per second before the rest are\n"
 		"                       counted as suppressed (default 20)\n"
 		"  -v, --verbose        print every decision and record on stderr too\n"
@@ -85,9 +92,34 @@ static void notify_status(struct loop *l)
 		   (unsigned long long)enforcer_generation(l->d->enf), na, en);
 }
 
+/* Run the resolver's due work and wake again exactly when it has more (a TTL's lead time is
+ * a second, so the one-second tick would be too coarse). */
+static void arm_resolver(struct loop *l)
+{
+	uint64_t next = daemon_resolver_tick(l->d);
+
+	if (!l->resolve)
+		return;
+	if (next == UINT64_MAX) {
+		sd_event_source_set_enabled(l->resolve, SD_EVENT_OFF);
+		return;
+	}
+	sd_event_source_set_time(l->resolve, next * 1000);
+	sd_event_source_set_enabled(l->resolve, SD_EVENT_ONESHOT);
+}
+
+static int on_resolve(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	arm_resolver(userdata);
+	return 0;
+}
+
 static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 {
 	struct loop *l = userdata;
+
+	arm_resolver(l);
+	daemon_flows_tick(l->d, false);
 
 	ring_buffer__consume(l->rb);
 	events_tick(l->d->events);
@@ -95,6 +127,13 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 	daemon_keys_tick(l->d);
 	daemon_check_pins(l->d);
 	control_gc(l->ctl);
+	if (l->metrics_file && l->ticks++ % 5 == 0) {
+		int r = metrics_write(l->d, l->metrics_file);
+
+		if (r < 0 && l->ticks % 60 == 1)
+			fprintf(stderr, "masd: metrics file %s: %s\n", l->metrics_file,
+				strerror(-r));
+	}
 	sd_event_source_set_time(s, usec + 1000000);
 	return 0;
 }
@@ -137,6 +176,8 @@ int main(int argc, char **argv)
 					      { "socket", required_argument, NULL, 'S' },
 					      { "socket-mode", required_argument, NULL, 'M' },
 					      { "journal-rate", required_argument, NULL, 'J' },
+					      { "metrics-file", required_argument, NULL, 'm' },
+					      { "socket-group", required_argument, NULL, 'G' },
 					      { "verbose", no_argument, NULL, 'v' },
 					      { "help", no_argument, NULL, 'h' },
 					      {} };
@@ -178,6 +219,19 @@ int main(int argc, char **argv)
 		case 'J':
 			o.journal_rate = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 'm':
+			l.metrics_file = optarg;
+			break;
+		case 'G': {
+			struct group *g = getgrnam(optarg);
+
+			if (!g) {
+				fprintf(stderr, "masd: --socket-group: no group '%s'\n", optarg);
+				return 2;
+			}
+			co.gid = g->gr_gid;
+			break;
+		}
 		case 'v':
 			o.verbose = true;
 			break;
@@ -243,6 +297,8 @@ int main(int argc, char **argv)
 		if (r >= 0)
 			r = sd_event_source_set_enabled(tick, SD_EVENT_ON);
 	}
+	if (r >= 0)
+		r = sd_event_add_time(l.ev, &l.resolve, CLOCK_REALTIME, 0, 0, on_resolve, &l);
 	if (r >= 0) {
 		mkdir(o.runtime_dir, 0755);
 		r = control_new(l.d, l.ev, &co, on_teardown, &l, &l.ctl);
@@ -283,6 +339,7 @@ int main(int argc, char **argv)
 	sd_notify(0, "STOPPING=1");
 	ring_buffer__consume(l.rb);
 	events_tick(l.d->events);
+	daemon_flows_tick(l.d, true);
 	audit_emit(l.d->audit, MAS_MSGID_DAEMON_STOPPED, MAS_CAT_AGENT_ACTIONS, LOG_INFO,
 		   l.torn_down ? "masd stopped after teardown; nothing is enforced" :
 				 "masd stopped; enforcement stays in the kernel",
@@ -290,6 +347,7 @@ int main(int argc, char **argv)
 out:
 	control_free(l.ctl);
 	sd_event_source_unref(tick);
+	sd_event_source_unref(l.resolve);
 	cgroup_watch_free(l.watch);
 	ring_buffer__free(l.rb);
 	sd_event_unref(l.ev);

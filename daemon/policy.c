@@ -65,7 +65,7 @@ struct field {
 
 static const char *const section_keys[] = { "version",	   "mode",  "destinations", "rate_limits",
 					    "permissions", "roles", "agents",	    "control",
-					    "audit",	   "keys" };
+					    "audit",	   "keys",  "resolver" };
 
 /* ---- messages ---- */
 
@@ -1505,6 +1505,7 @@ static int parse_audit(struct ctx *c, const yaml_node_t *map)
 		AU_INCLUDE,
 		AU_CP_RECORDS,
 		AU_CP_SECONDS,
+		AU_FLOW_INTERVAL,
 		AU_N
 	};
 	struct field f[AU_N] = {
@@ -1514,6 +1515,7 @@ static int parse_audit(struct ctx *c, const yaml_node_t *map)
 		[AU_INCLUDE] = { .key = "include" },
 		[AU_CP_RECORDS] = { .key = "checkpoint_records" },
 		[AU_CP_SECONDS] = { .key = "checkpoint_seconds" },
+		[AU_FLOW_INTERVAL] = { .key = "flow_interval" },
 	};
 	struct mas_audit_conf *a = &c->p->audit;
 	yaml_node_item_t *it;
@@ -1580,6 +1582,69 @@ static int parse_audit(struct ctx *c, const yaml_node_t *map)
 	if (f[AU_CP_SECONDS].val) {
 		old = path_key(c, "checkpoint_seconds");
 		r = get_u32(c, f[AU_CP_SECONDS].val, 1, 3600, &a->checkpoint_seconds);
+		if (r < 0)
+			return r;
+		path_pop(c, old);
+	}
+	if (f[AU_FLOW_INTERVAL].val) {
+		old = path_key(c, "flow_interval");
+		r = get_duration(c, f[AU_FLOW_INTERVAL].val, &a->flow_interval_s);
+		if (r < 0)
+			return r;
+		if (a->flow_interval_s > 86400)
+			return fail(c, f[AU_FLOW_INTERVAL].val, "a duration from 1s to 1d");
+		path_pop(c, old);
+	}
+	return 0;
+}
+
+/* ---- resolver ---- */
+
+/* "192.0.2.53" or "192.0.2.53:5353". */
+static bool parse_server(const char *s, uint8_t addr[4], uint16_t *port)
+{
+	char buf[32];
+	const char *colon = strchr(s, ':');
+	uint64_t v = 53;
+	size_t n = colon ? (size_t)(colon - s) : strlen(s);
+
+	if (n >= sizeof(buf))
+		return false;
+	memcpy(buf, s, n);
+	buf[n] = '\0';
+	if (inet_pton(AF_INET, buf, addr) != 1)
+		return false;
+	if (colon && (!parse_u64(colon + 1, strlen(colon + 1), &v) || v < 1 || v > 65535))
+		return false;
+	*port = (uint16_t)v;
+	return true;
+}
+
+static int parse_resolver(struct ctx *c, const yaml_node_t *map)
+{
+	enum { R_SERVER, R_GRACE, R_N };
+	struct field f[R_N] = {
+		[R_SERVER] = { .key = "server" },
+		[R_GRACE] = { .key = "grace" },
+	};
+	struct mas_resolver_conf *rc = &c->p->resolver;
+	size_t old;
+	int r;
+
+	r = take_fields(c, map, f, R_N);
+	if (r < 0)
+		return r;
+	if (f[R_SERVER].val) {
+		old = path_key(c, "server");
+		if (!is_text(f[R_SERVER].val) ||
+		    !parse_server(scalar(f[R_SERVER].val), rc->server, &rc->port))
+			return fail(c, f[R_SERVER].val, "an IPv4 address, optionally with :PORT");
+		rc->has_server = true;
+		path_pop(c, old);
+	}
+	if (f[R_GRACE].val) {
+		old = path_key(c, "grace");
+		r = get_duration(c, f[R_GRACE].val, &rc->grace_s);
 		if (r < 0)
 			return r;
 		path_pop(c, old);
@@ -1705,6 +1770,7 @@ static int parse_root(struct ctx *c, const yaml_node_t *root)
 		F_CONTROL,
 		F_AUDIT,
 		F_KEYS,
+		F_RESOLVER,
 		F_N
 	};
 	struct field f[F_N];
@@ -1749,6 +1815,7 @@ static int parse_root(struct ctx *c, const yaml_node_t *root)
 		{ F_PERMS, parse_permissions }, { F_ROLES, parse_roles },
 		{ F_AGENTS, parse_agents },	{ F_CONTROL, parse_control },
 		{ F_AUDIT, parse_audit },	{ F_KEYS, parse_keys },
+		{ F_RESOLVER, parse_resolver },
 	};
 	for (i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
 		struct field *fi = &f[order[i].field];
@@ -2012,6 +2079,9 @@ int policy_parse_buffer(const char *buf, size_t len, const char *name,
 			   MAS_AUDIT_DATA_CHANGES | MAS_AUDIT_AGENT_ACTIONS;
 	p->audit.checkpoint_records = 256;
 	p->audit.checkpoint_seconds = 5;
+	p->audit.flow_interval_s = 60;
+	p->resolver.port = 53;
+	p->resolver.grace_s = 300;
 
 	{
 		yaml_node_t *root = yaml_document_get_root_node(&doc);

@@ -127,6 +127,16 @@ struct mas_audit_conf {
 	uint32_t
 		checkpoint_records; /* extension: sign a checkpoint every N records (default 256) */
 	uint32_t checkpoint_seconds; /* extension: ... or every T seconds (default 5) */
+	uint64_t flow_interval_s; /* extension: one flow summary per flow per interval (60) */
+};
+
+/* extension: which DNS server masd asks for the destinations' host names, and how long an
+ * address that dropped out of the answers stays allowed. */
+struct mas_resolver_conf {
+	bool has_server; /* false: the host's resolver (/etc/resolv.conf) */
+	uint8_t server[4]; /* IPv4, network byte order */
+	uint16_t port; /* host byte order, 53 by default */
+	uint64_t grace_s; /* default 300 */
 };
 
 enum mas_key_type {
@@ -164,6 +174,7 @@ struct mas_policy {
 	struct mas_audit_conf audit;
 	struct mas_key_conf *keys;
 	size_t n_keys;
+	struct mas_resolver_conf resolver;
 };
 
 /* Parse and validate. On success returns 0 and *ret_policy; on failure a negative errno

@@ -37,9 +37,9 @@ mas_cgroup mas-agent@b.service
 mas_start --policy "$T/odd.yaml" || exit 1
 
 APPLIES=${MAS_ATOMIC_APPLIES:-100}
-probe_in mas-agent@a.service alternate 127.0.30.1 80 127.0.30.2 80 900 1000 >"$T/a.out" &
+probe_in mas-agent@a.service alternate 127.0.30.1 80 127.0.30.2 80 900 5000 >"$T/a.out" &
 pa=$!
-probe_in mas-agent@b.service alternate 127.0.30.1 80 127.0.30.2 80 900 1000 >"$T/b.out" &
+probe_in mas-agent@b.service alternate 127.0.30.1 80 127.0.30.2 80 900 5000 >"$T/b.out" &
 pb=$!
 fails=0
 for i in $(seq 2 $((APPLIES + 1))); do

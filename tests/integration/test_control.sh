@@ -19,7 +19,8 @@ roles:
   agent: [ai_access]
   viewer: [read]
 agents:
-  writer: { unit: mas-agent@writer.service, role: agent }
+  writer: { unit: mas-agent@writer.service, role: agent, user: nobody }
+  other: { unit: mas-agent@other.service, role: agent }
 control:
   admin: ["uid:0"]
   viewer: ["uid:65533"]
@@ -81,6 +82,31 @@ n=$(journalctl -t masd MESSAGE_ID="$refused" -o json |
 	jq -c 'select(.MAS_CATEGORY == "authentication" and (.MAS_UID == "65534" or .MAS_UID == "65533"))' |
 	wc -l)
 check "every refused call is an authentication record ($n of 4)" [ "$n" -eq 4 ]
+
+echo "# an agent's own user sees its own agent only"
+nobody "$MASCTL" --json agents >"$T/self.json"
+rc=$?
+check "the agent's user may read agents (exit $rc)" [ $rc -eq 0 ]
+check "... and sees only its own agent ($(jq -c '[.[].agent]' "$T/self.json"))" \
+	[ "$(jq -c '[.[].agent]' "$T/self.json")" = '["writer"]' ]
+out=$(nobody "$MASCTL" status 2>&1)
+check "... but not the daemon's status ($out)" grep -q "permission denied" <<<"$out"
+
+echo "# refused callers are rate-limited: burst 5, then refused outright"
+for i in 1 2 3 4 5 6; do
+	out=$(nobody "$MASCTL" policy show 2>&1)
+done
+check "the sixth quick refusal says it is rate-limited ($out)" \
+	grep -q "too many refused requests from uid 65534: retry in" <<<"$out"
+out=$(nobody "$MASCTL" agents 2>&1)
+rc=$?
+check "while rate-limited even an allowed read is refused (exit $rc)" [ $rc -eq 1 ]
+out=$(viewer "$MASCTL" agents 2>&1)
+check "other uids are not affected" [ $? -eq 0 ]
+journal_sync
+n=$(journalctl -t masd MESSAGE_ID="$refused" -o json |
+	jq -c 'select(.MAS_UID == "65534" and .MAS_RATE_LIMITED == "1")' | wc -l)
+check "the rate limiting is an authentication record, once ($n)" [ "$n" -eq 1 ]
 
 echo "# reload"
 sed -e 's/ai_access: \[ai\]/ai_access: [ai, db]/' "$T/policy.yaml" >"$T/next.yaml"

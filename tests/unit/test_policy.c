@@ -227,6 +227,24 @@ static void test_contract_example(void **state)
 	policy_free(p);
 }
 
+static void test_resolver_section(void **state)
+{
+	struct mas_policy *p = parse_good("resolver.yaml");
+	const uint8_t want[4] = { 127, 0, 53, 1 };
+
+	assert_true(p->resolver.has_server);
+	assert_memory_equal(p->resolver.server, want, 4);
+	assert_int_equal(p->resolver.port, 5353);
+	assert_int_equal(p->resolver.grace_s, 120);
+	assert_int_equal(p->audit.flow_interval_s, 30);
+	policy_free(p);
+	p = parse_good("minimal.yaml");
+	assert_false(p->resolver.has_server);
+	assert_int_equal(p->resolver.grace_s, 300);
+	assert_int_equal(p->audit.flow_interval_s, 60);
+	policy_free(p);
+}
+
 static void test_extensions(void **state)
 {
 	struct mas_policy *p = parse_good("extensions.yaml");
@@ -711,11 +729,11 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_contract_example), cmocka_unit_test(test_extensions),
-		cmocka_unit_test(test_small_good_files), cmocka_unit_test(test_bad_fixtures),
-		cmocka_unit_test(test_too_large),	 cmocka_unit_test(test_too_many_values),
-		cmocka_unit_test(test_io_errors),	 cmocka_unit_test(test_buffer_api),
-		cmocka_unit_test(test_every_truncation), cmocka_unit_test(test_byte_flips),
-		cmocka_unit_test(test_many_names),
+		cmocka_unit_test(test_resolver_section), cmocka_unit_test(test_small_good_files),
+		cmocka_unit_test(test_bad_fixtures),	 cmocka_unit_test(test_too_large),
+		cmocka_unit_test(test_too_many_values),	 cmocka_unit_test(test_io_errors),
+		cmocka_unit_test(test_buffer_api),	 cmocka_unit_test(test_every_truncation),
+		cmocka_unit_test(test_byte_flips),	 cmocka_unit_test(test_many_names),
 	};
 
 	return cmocka_run_group_tests(tests, setup_tmp, teardown_tmp);
