@@ -269,6 +269,8 @@ int enforcer_attach(struct mas_enforcer *e)
 	return 0;
 }
 
+static int flow_pin_path(char *buf, size_t len, const char *dir, uint32_t slot);
+
 int enforcer_check_pins(struct mas_enforcer *e, unsigned *ret_restored)
 {
 	char path[PATH_MAX];
@@ -301,6 +303,31 @@ int enforcer_check_pins(struct mas_enforcer *e, unsigned *ret_restored)
 			continue;
 		}
 		n++;
+	}
+	/* the inner maps of both slots and the flow maps: from the ids their outer maps hold */
+	for (uint32_t slot = 0; slot < MAS_SLOTS; slot++) {
+		for (int i = 0; i <= INNER_MAX; i++) {
+			int outer = i < INNER_MAX ? bpf_map__fd(outer_at(e, i)) :
+						    bpf_map__fd(e->skel->maps.mas_flows);
+			int k = i < INNER_MAX ?
+					inner_pin_path(path, sizeof(path), e->bpffs_dir, slot, i) :
+					flow_pin_path(path, sizeof(path), e->bpffs_dir, slot);
+			uint32_t id = 0;
+			int fd;
+
+			if (k < 0 || access(path, F_OK) == 0 ||
+			    bpf_map_lookup_elem(outer, &slot, &id) < 0 || !id)
+				continue;
+			fd = bpf_map_get_fd_by_id(id);
+			if (fd < 0 || bpf_obj_pin(fd, path) < 0) {
+				if (!r)
+					r = -errno;
+			} else {
+				n++;
+			}
+			if (fd >= 0)
+				close(fd);
+		}
 	}
 	*ret_restored = n;
 	return r;
