@@ -21,7 +21,7 @@ cp "$T/A.yaml" "$T/policy.yaml"
 mas_cgroup mas-agent@a.service
 mas_start --policy "$T/policy.yaml" || exit 1
 
-RELOADS=${MAS_RELOADS:-100}
+RELOADS=${MAS_RELOADS:-50}
 run_reloads() { # label
 	local torn=0 a=0 b=0 i shown
 	for i in $(seq 1 "$RELOADS"); do
@@ -66,7 +66,7 @@ echo "# rewritten in place, in two halves cut at a line end (each half valid YAM
 	done
 ) &
 w=$!
-RELOADS=${MAS_INPLACE_RELOADS:-40} run_reloads in-place
+RELOADS=${MAS_INPLACE_RELOADS:-25} run_reloads in-place
 touch "$T/stop2"
 wait $w
 check "masd is still running" alive "$MASD_PID"
