@@ -5,6 +5,7 @@
 #define MAS_ABI_H
 
 #include <linux/types.h>
+#include <linux/bpf.h> /* struct bpf_spin_lock */
 
 #define MAS_MAX_DESTS 1024 /* destinations in one policy */
 #define MAS_GRANT_WORDS (MAS_MAX_DESTS / 64)
@@ -17,6 +18,22 @@
 #define MAS_NO_DEST 0xffff
 #define MAS_NO_AGENT 0 /* agent_id of a process that is no agent */
 #define MAS_MAX_FLOWS 16384 /* distinct flows per summary interval; more fold per agent */
+#define MAS_MAX_CLASSES 1024 /* rate-limit classes in one policy */
+#define MAS_MAX_BUCKETS 65536 /* (agent, class) buckets, and (agent, destination) counts */
+#define MAS_SK_PAID 4 /* destinations an unconnected UDP socket remembers having paid for */
+
+/* Token arithmetic is in scaled units so that refill is exact integer math: a request token is
+ * 60e9 units (one token per minute at a rate of one per minute, per nanosecond); a byte is
+ * 1e9 units (bytes per second, per nanosecond). */
+#define MAS_REQ_SCALE 60000000000ull
+#define MAS_BYTE_SCALE 1000000000ull
+#define MAS_BURST_BYTES_MAX (8ull << 30) /* larger bursts are clamped: 8 GiB x 1e9 fits u64 */
+
+/* The errno a refused connect() or sendmsg() returns, by verdict: denied is the kernel's EPERM;
+ * the others are set with bpf_set_retval so an agent can tell "not yet" from "never". */
+#define MAS_ERRNO_DENIED 1 /* EPERM */
+#define MAS_ERRNO_RATE_LIMITED 11 /* EAGAIN: try again later */
+#define MAS_ERRNO_CAPPED 16 /* EBUSY: close a connection first */
 
 /* The two policy slots: programs read the active one, userspace fills the other, then flips. */
 #define MAS_SLOTS 2
@@ -50,6 +67,7 @@ enum mas_hook {
 	MAS_HOOK_SENDMSG4 = 2,
 	MAS_HOOK_SENDMSG6 = 3,
 	MAS_HOOK_SOCK_CREATE = 4,
+	MAS_HOOK_EGRESS = 5, /* cgroup_skb/egress: bandwidth (counted, never an event) */
 	MAS_HOOK_MAX
 };
 
@@ -68,6 +86,9 @@ enum mas_stat {
 	MAS_STAT_RINGBUF_DROPS = 0, /* events the ring buffer could not take */
 	MAS_STAT_COUNTER_FULL = 1, /* decisions the counter map had no room for */
 	MAS_STAT_NO_POLICY = 2,
+	MAS_STAT_BUCKET_FULL = 3, /* buckets or counts the maps had no room for: refused */
+	MAS_STAT_EGRESS_DROPS = 4, /* packets dropped over a bandwidth budget */
+	MAS_STAT_EGRESS_BYTES_DROPPED = 5,
 	MAS_STAT_MAX = 8
 };
 
@@ -91,6 +112,8 @@ struct mas_rule {
 	__u8 protos; /* MAS_PROTO_* */
 	__u8 flags; /* MAS_RULE_* */
 	__u16 max_conn; /* concurrent connections per agent; 0 for no cap */
+	__u32 dest_key; /* stable id of the destination (FNV-1a of its name): keys the counts */
+	__u32 class_key; /* stable id of the class (FNV-1a of its name), 0 for none */
 };
 
 /* The value of an LPM entry: its own rules first, then those inherited from shorter prefixes,
@@ -116,6 +139,46 @@ struct mas_meta {
 	__u32 root_level; /* cgroup level of the enforcement root */
 	__u8 mode; /* enum mas_mode: the global mode, for processes that are no agent */
 	__u8 pad[3];
+};
+
+/* A rate-limit class as one policy slot states it, keyed by its stable key in the slot's table.
+ * The numbers live in the slot, the bucket state outside it: a flip rescales, never refills. */
+struct mas_class {
+	__u32 key; /* stable id (FNV-1a of the class name), 0 for an unused entry */
+	__u32 per_minute; /* requests_per_minute: the refill, in MAS_REQ_SCALE units per ns */
+	__u32 burst; /* burst_size: capacity in tokens */
+	__u32 pad;
+	__u64 bytes_per_second; /* 0: no bandwidth budget */
+	__u64 burst_bytes; /* at most MAS_BURST_BYTES_MAX */
+};
+
+/* Keys of the state that outlives policy slots: buckets per (agent, class), open connections
+ * per (agent, destination). */
+struct mas_pair_key {
+	__u32 agent_id;
+	__u32 key; /* class key or destination key */
+};
+
+/* A token bucket: tokens in scaled units (MAS_REQ_SCALE or MAS_BYTE_SCALE per token), refilled
+ * lazily at the time of a call, under the lock so both cores see one sequence. */
+struct mas_bucket {
+	struct bpf_spin_lock lock;
+	__u32 pad;
+	__u64 tokens;
+	__u64 last_ns; /* CLOCK_MONOTONIC of the last refill */
+};
+
+/* What a socket remembers (socket-local storage): the agent and class its traffic is billed to,
+ * the (agent, destination) it is counted against, and the destinations an unconnected UDP
+ * socket already paid a token for. */
+struct mas_sk_state {
+	__u32 agent_id; /* who connected it: the egress budget's agent */
+	__u32 class_key; /* the class of its last connect or datagram, 0 for none */
+	__u32 conn_agent; /* counted in mas_conns under (conn_agent, conn_dest); 0: not counted */
+	__u32 conn_dest;
+	__u32 paid[MAS_SK_PAID]; /* destination keys already charged for datagrams */
+	__u8 paid_next;
+	__u8 pad[7];
 };
 
 struct mas_counter_key {
@@ -174,8 +237,12 @@ _Static_assert(sizeof(struct mas_flow_key) == 32, "mas_flow_key");
 _Static_assert(sizeof(struct mas_flow_val) == 24, "mas_flow_val");
 _Static_assert(sizeof(struct mas_lpm4_key) == 8, "mas_lpm4_key");
 _Static_assert(sizeof(struct mas_lpm6_key) == 20, "mas_lpm6_key");
-_Static_assert(sizeof(struct mas_rule) == 12, "mas_rule");
-_Static_assert(sizeof(struct mas_prefix_val) == 8 + 12 * MAS_MAX_RULES, "mas_prefix_val");
+_Static_assert(sizeof(struct mas_rule) == 20, "mas_rule");
+_Static_assert(sizeof(struct mas_prefix_val) == 8 + 20 * MAS_MAX_RULES, "mas_prefix_val");
+_Static_assert(sizeof(struct mas_class) == 32, "mas_class");
+_Static_assert(sizeof(struct mas_pair_key) == 8, "mas_pair_key");
+_Static_assert(sizeof(struct mas_bucket) == 24, "mas_bucket");
+_Static_assert(sizeof(struct mas_sk_state) == 40, "mas_sk_state");
 _Static_assert(sizeof(struct mas_agent_val) == 8 + 8 * MAS_GRANT_WORDS, "mas_agent_val");
 _Static_assert(sizeof(struct mas_meta) == 16, "mas_meta");
 _Static_assert(sizeof(struct mas_counter_key) == 8, "mas_counter_key");

@@ -13,7 +13,10 @@
 #define MAS_AF_INET 2
 #define MAS_AF_INET6 10
 #define MAS_AF_PACKET 17
+#define MAS_SOCK_STREAM 1
 #define MAS_SOCK_RAW 3
+#define MAS_SOL_SOCKET 1
+#define MAS_SO_MAX_PACING_RATE 47
 #define MAS_IPPROTO_TCP 6
 #define MAS_IPPROTO_UDP 17
 #define MAS_IPPROTO_ICMP 1
@@ -109,6 +112,60 @@ static __always_inline void mas_decide_addr(const struct mas_agent_val *agent,
 		d->reason = MAS_REASON_GRANTED;
 	}
 	mas_finish(d, agent->mode);
+}
+
+/* A rate limit or a cap refuses what the policy granted: the verdict is rewritten before
+ * mas_finish, so audit mode still turns it into would-deny in one place. */
+static __always_inline void mas_refuse(struct mas_decision *d, __u8 verdict, __u8 reason, __u8 mode)
+{
+	d->verdict = verdict;
+	d->reason = reason;
+	mas_finish(d, mode);
+}
+
+/* Refill a bucket to now and take cost from it: 1 when taken, 0 when the bucket holds less.
+ * tokens and cap are scaled units, rate is units per nanosecond. Tokens above cap (the capacity
+ * shrank) are clamped; a clock that reads earlier than the last refill (another core refilled
+ * with a later reading) adds nothing. Pure integer math: nothing is lost to rounding, so a caller
+ * that stays under its rate is never refused. Overflow-free for cap + rate < 2^64. */
+static __always_inline int mas_bucket_take(__u64 *tokens, __u64 *last_ns, __u64 now, __u64 rate,
+					   __u64 cap, __u64 cost)
+{
+	__u64 t = *tokens;
+
+	if (t > cap)
+		t = cap;
+	if (now > *last_ns) {
+		__u64 elapsed = now - *last_ns;
+
+		if (rate == 0 || elapsed > (cap - t) / rate)
+			t = cap;
+		else
+			t += elapsed * rate;
+		*last_ns = now;
+	}
+	if (t < cost) {
+		*tokens = t;
+		return 0;
+	}
+	*tokens = t - cost;
+	return 1;
+}
+
+/* Whether an unconnected UDP socket already paid for a datagram to dest_key. */
+static __always_inline int mas_sk_paid(const __u32 *paid, __u32 dest_key)
+{
+	for (int i = 0; i < MAS_SK_PAID; i++)
+		if (paid[i] == dest_key)
+			return 1;
+	return 0;
+}
+
+/* Remember a paid destination, replacing the oldest of MAS_SK_PAID. */
+static __always_inline void mas_sk_remember(__u32 *paid, __u8 *next, __u32 dest_key)
+{
+	paid[*next & (MAS_SK_PAID - 1)] = dest_key;
+	*next = (__u8)((*next + 1) & (MAS_SK_PAID - 1));
 }
 
 /* Socket creation: agents may not open raw or packet sockets. */

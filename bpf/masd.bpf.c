@@ -73,6 +73,50 @@ struct {
 		});
 } mas_lpm6 SEC(".maps");
 
+/* Each slot's rate-limit classes by stable key: the numbers in force for that policy. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, MAS_SLOTS);
+	__type(key, __u32);
+	__array(
+		values, struct {
+			__uint(type, BPF_MAP_TYPE_HASH);
+			__uint(max_entries, MAS_MAX_CLASSES);
+			__uint(key_size, sizeof(__u32));
+			__uint(value_size, sizeof(struct mas_class));
+		});
+} mas_classes SEC(".maps");
+
+/* State outside the slots, keyed by stable ids, so it survives a flip: request buckets per
+ * (agent, class), byte buckets per (agent, class), open sockets per (agent, destination). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAS_MAX_BUCKETS);
+	__type(key, struct mas_pair_key);
+	__type(value, struct mas_bucket);
+} mas_buckets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAS_MAX_BUCKETS);
+	__type(key, struct mas_pair_key);
+	__type(value, struct mas_bucket);
+} mas_byte_buckets SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, MAS_MAX_BUCKETS);
+	__type(key, struct mas_pair_key);
+	__type(value, __u64);
+} mas_conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct mas_sk_state);
+} mas_sk SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_HASH);
 	__uint(max_entries, MAS_MAX_COUNTERS);
@@ -86,6 +130,8 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } mas_stats SEC(".maps");
+
+#define MAS_EVENTS_WAKEUP_BYTES (256 << 10)
 
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
@@ -179,7 +225,13 @@ static __always_inline void mas_emit(const struct mas_decision *d, __u32 agent_i
 	else if (addr_len == 16)
 		__builtin_memcpy(e->addr, addr, 16);
 	bpf_get_current_comm(e->comm, sizeof(e->comm));
-	bpf_ringbuf_submit(e, 0);
+	/* waking masd costs more than the whole decision (an IPI inside the connect): allowed
+	 * decisions wake it only once a batch waits, refusals at once; masd also drains on a timer */
+	bpf_ringbuf_submit(e, d->verdict != MAS_VERDICT_ALLOW ||
+					      bpf_ringbuf_query(&mas_events, BPF_RB_AVAIL_DATA) >=
+						      MAS_EVENTS_WAKEUP_BYTES ?
+				      BPF_RB_FORCE_WAKEUP :
+				      BPF_RB_NO_WAKEUP);
 }
 
 /* The slot in force, and its meta; NULL before any policy was loaded. */
@@ -197,6 +249,153 @@ static __always_inline const struct mas_meta *mas_slot(__u32 *ret_slot)
 		return 0;
 	*ret_slot = slot;
 	return bpf_map_lookup_elem(inner, &zero);
+}
+
+/* Take cost from the (agent, key) bucket of map, creating it full. 0 when it holds too little,
+ * or when the map has no room (refused: a limit never fails open). */
+static __always_inline int mas_bucket_charge(void *map, __u32 agent_id, __u32 key, __u64 rate,
+					     __u64 cap, __u64 cost)
+{
+	struct mas_pair_key k = { .agent_id = agent_id, .key = key };
+	__u64 now = bpf_ktime_get_ns();
+	struct mas_bucket *b;
+	int ok;
+
+	b = bpf_map_lookup_elem(map, &k);
+	if (!b) {
+		struct mas_bucket nb = { .tokens = cap - cost, .last_ns = now };
+
+		if (bpf_map_update_elem(map, &k, &nb, BPF_NOEXIST) == 0)
+			return 1;
+		b = bpf_map_lookup_elem(map, &k); /* another core created it meanwhile */
+		if (!b) {
+			mas_stat_inc(MAS_STAT_BUCKET_FULL);
+			return 0;
+		}
+	}
+	bpf_spin_lock(&b->lock);
+	ok = mas_bucket_take(&b->tokens, &b->last_ns, now, rate, cap, cost);
+	bpf_spin_unlock(&b->lock);
+	return ok;
+}
+
+/* Count one more open socket for (agent, destination) unless max are open. */
+static __always_inline int mas_conn_take(__u32 agent_id, __u32 dest_key, __u32 max)
+{
+	struct mas_pair_key k = { .agent_id = agent_id, .key = dest_key };
+	__u64 zero = 0, *n;
+
+	n = bpf_map_lookup_elem(&mas_conns, &k);
+	if (!n) {
+		bpf_map_update_elem(&mas_conns, &k, &zero, BPF_NOEXIST);
+		n = bpf_map_lookup_elem(&mas_conns, &k);
+		if (!n) {
+			mas_stat_inc(MAS_STAT_BUCKET_FULL);
+			return 0;
+		}
+	}
+	if (__sync_fetch_and_add(n, 1) < max)
+		return 1;
+	__sync_fetch_and_sub(n, 1);
+	return 0;
+}
+
+static __always_inline void mas_conn_put(__u32 agent_id, __u32 dest_key)
+{
+	struct mas_pair_key k = { .agent_id = agent_id, .key = dest_key };
+	__u64 *n = bpf_map_lookup_elem(&mas_conns, &k);
+
+	if (n)
+		__sync_fetch_and_sub(n, 1);
+}
+
+/* A granted connect or datagram meets its destination's cap and its class's bucket. The cap
+ * comes first because it can be given back: a call the bucket refuses is not left counted. The
+ * socket remembers what it is counted against (released in mas_sock_release) and which
+ * destinations an unconnected UDP socket already paid for. */
+static __always_inline void mas_limit(struct bpf_sock_addr *ctx, const struct mas_agent_val *agent,
+				      const struct mas_rule *rule, __u32 slot, int datagram,
+				      struct mas_decision *d)
+{
+	const struct mas_class *cls = 0;
+	struct mas_sk_state *st;
+	int counted = 0;
+
+	if (!rule->class_key && !rule->max_conn)
+		return;
+	if (rule->class_key) {
+		void *classes = bpf_map_lookup_elem(&mas_classes, &slot);
+		__u32 key = rule->class_key;
+
+		if (classes)
+			cls = bpf_map_lookup_elem(classes, &key);
+	}
+	/* a TCP connect with a class and neither cap nor budget needs no memory of its socket:
+	 * the socket-local storage (an allocation) is made only where something is remembered */
+	if (!rule->max_conn && !datagram && (!cls || !cls->bytes_per_second)) {
+		if (cls &&
+		    !mas_bucket_charge(&mas_buckets, agent->agent_id, cls->key, cls->per_minute,
+				       (__u64)cls->burst * MAS_REQ_SCALE, MAS_REQ_SCALE))
+			mas_refuse(d, MAS_VERDICT_RATE_LIMITED, MAS_REASON_BUCKET_EMPTY,
+				   agent->mode);
+		return;
+	}
+	st = bpf_sk_storage_get(&mas_sk, ctx->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st) {
+		mas_stat_inc(MAS_STAT_BUCKET_FULL);
+		mas_refuse(d, MAS_VERDICT_CAPPED, MAS_REASON_CONN_CAP, agent->mode);
+		return;
+	}
+	if (rule->max_conn &&
+	    !(st->conn_agent == agent->agent_id && st->conn_dest == rule->dest_key)) {
+		if (!mas_conn_take(agent->agent_id, rule->dest_key, rule->max_conn)) {
+			mas_refuse(d, MAS_VERDICT_CAPPED, MAS_REASON_CONN_CAP, agent->mode);
+			return;
+		}
+		if (st->conn_agent)
+			mas_conn_put(st->conn_agent, st->conn_dest);
+		st->conn_agent = agent->agent_id;
+		st->conn_dest = rule->dest_key;
+		counted = 1;
+	}
+	if (!cls)
+		return;
+	st->agent_id = agent->agent_id;
+	st->class_key = cls->key;
+	/* TCP backs off badly from drops (nothing follows a dropped packet to trigger a fast
+	 * retransmit): pace the socket at the budget, and let egress police what pacing misses,
+	 * such as several sockets of one agent together */
+	if (cls->bytes_per_second && ctx->type == MAS_SOCK_STREAM) {
+		__u64 bps = cls->bytes_per_second - cls->bytes_per_second / 32; /* headers */
+		__u32 pace = bps < 0xfffffffeull ? (__u32)bps :
+						   0xfffffffe; /* an int, as for setsockopt */
+
+		bpf_setsockopt(ctx, MAS_SOL_SOCKET, MAS_SO_MAX_PACING_RATE, &pace, sizeof(pace));
+	}
+	if (datagram && mas_sk_paid(st->paid, rule->dest_key))
+		return;
+	if (!mas_bucket_charge(&mas_buckets, agent->agent_id, cls->key, cls->per_minute,
+			       (__u64)cls->burst * MAS_REQ_SCALE, MAS_REQ_SCALE)) {
+		if (counted) {
+			mas_conn_put(agent->agent_id, rule->dest_key);
+			st->conn_agent = 0;
+			st->conn_dest = 0;
+		}
+		mas_refuse(d, MAS_VERDICT_RATE_LIMITED, MAS_REASON_BUCKET_EMPTY, agent->mode);
+		return;
+	}
+	mas_sk_remember(st->paid, &st->paid_next, rule->dest_key);
+}
+
+/* The errno a refused call returns: rate-limited and capped are told apart from denied. */
+static __always_inline void mas_set_errno(const struct mas_decision *d)
+{
+	if (d->allow)
+		return;
+	if (d->verdict == MAS_VERDICT_RATE_LIMITED)
+		bpf_set_retval(-MAS_ERRNO_RATE_LIMITED);
+	else if (d->verdict == MAS_VERDICT_CAPPED)
+		bpf_set_retval(-MAS_ERRNO_CAPPED);
 }
 
 static __always_inline int mas_addr_hook(struct bpf_sock_addr *ctx, __u8 hook, int v6)
@@ -255,6 +454,9 @@ static __always_inline int mas_addr_hook(struct bpf_sock_addr *ctx, __u8 hook, i
 		rule = mas_match_rule(pv, port, proto);
 
 	mas_decide_addr(agent, rule, meta->mode, &d);
+	if (agent && rule && d.verdict == MAS_VERDICT_ALLOW)
+		mas_limit(ctx, agent, rule, slot, hook >= MAS_HOOK_SENDMSG4, &d);
+	mas_set_errno(&d);
 	mas_count(agent ? agent->agent_id : MAS_NO_AGENT, &d);
 	mas_flow_count(agent ? agent->agent_id : MAS_NO_AGENT, &d, meta->generation, family,
 		       (__u8)ctx->protocol, port, w, v6 ? 16 : 4);
@@ -286,6 +488,71 @@ SEC("cgroup/sendmsg6")
 int mas_sendmsg6(struct bpf_sock_addr *ctx)
 {
 	return mas_addr_hook(ctx, MAS_HOOK_SENDMSG6, 1);
+}
+
+/* A socket counted against a cap is given back when it goes, however it goes: close, a failed
+ * connect's close, exit, kill -9. */
+SEC("cgroup/sock_release")
+int mas_sock_release(struct bpf_sock *ctx)
+{
+	struct mas_sk_state *st = bpf_sk_storage_get(&mas_sk, ctx, 0, 0);
+
+	if (st && st->conn_agent) {
+		mas_conn_put(st->conn_agent, st->conn_dest);
+		st->conn_agent = 0;
+	}
+	return 1;
+}
+
+/* Bandwidth: a byte bucket per (agent, class) polices what the agent's sockets send. The
+ * socket carries the agent and class its connect or datagram was decided under; the numbers
+ * come from the slot in force. Over budget the packet is dropped with congestion notification,
+ * so TCP backs off instead of waiting for a retransmission timer. */
+SEC("cgroup_skb/egress")
+int mas_egress(struct __sk_buff *skb)
+{
+	const struct mas_class *cls;
+	struct mas_sk_state *st;
+	struct bpf_sock *sk = skb->sk;
+	__u32 zero = 0, *slotp, slot, key;
+	__u64 cap, cost;
+	void *classes;
+
+	if (!sk)
+		return 1;
+	sk = bpf_sk_fullsock(sk);
+	if (!sk)
+		return 1;
+	st = bpf_sk_storage_get(&mas_sk, sk, 0, 0);
+	if (!st || !st->class_key)
+		return 1;
+	slotp = bpf_map_lookup_elem(&mas_active, &zero);
+	if (!slotp)
+		return 1;
+	slot = *slotp & (MAS_SLOTS - 1);
+	classes = bpf_map_lookup_elem(&mas_classes, &slot);
+	if (!classes)
+		return 1;
+	key = st->class_key;
+	cls = bpf_map_lookup_elem(classes, &key);
+	if (!cls || !cls->bytes_per_second)
+		return 1;
+	cap = cls->burst_bytes * MAS_BYTE_SCALE;
+	cost = (__u64)skb->len * MAS_BYTE_SCALE;
+	if (cost > cap)
+		cost = cap; /* a packet larger than the burst takes the whole bucket */
+	if (mas_bucket_charge(&mas_byte_buckets, st->agent_id, key, cls->bytes_per_second, cap,
+			      cost))
+		return 1;
+	mas_stat_inc(MAS_STAT_EGRESS_DROPS);
+	{
+		__u32 stat = MAS_STAT_EGRESS_BYTES_DROPPED;
+		__u64 *v = bpf_map_lookup_elem(&mas_stats, &stat);
+
+		if (v)
+			*v += skb->len;
+	}
+	return 2;
 }
 
 /* Packet sockets never reach cgroup/sock_create (it runs for inet families only): the LSM

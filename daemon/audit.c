@@ -1,7 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
 /* The audit trail's writer: every record masd writes to journald gets its place in a SHA-256
  * hash chain, checkpoints sign the chain head with an Ed25519 key that evolves forward, and the
- * chain's state lives in the state dir so that each run links to the one before. */
+ * chain's state lives in the state dir so that each run links to the one before. The signing key
+ * is the "audit" keyring's active version (keys.c, its own instance and schedule); this file keeps
+ * what only the chain knows: the key certificates (audit/keys) and the key index. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -24,6 +26,7 @@
 #include "audit_record.h"
 #include "audit_verify.h"
 #include "fileio.h"
+#include "keys.h"
 #include "msgid.h"
 
 #define MAX_FIELDS 256
@@ -33,6 +36,7 @@
  * holds a few thousand. When journald goes away they are lost with it, so the last ones sent are
  * kept to be sent again if the journal does not have them once it is back. */
 #define RING_SIZE 8192
+#define EARLY_MAX 64 /* keyring records from before the chain is open: a crash's leftovers */
 
 struct ring_ent {
 	uint64_t seq;
@@ -40,15 +44,26 @@ struct ring_ent {
 	size_t len, cap;
 };
 
+struct early_rec {
+	char *message_id, *message;
+	int priority;
+	char *fields; /* "NAME=value" strings, NUL-separated */
+	size_t len;
+};
+
 struct mas_audit {
 	struct mas_audit_options opts;
 	char dir[PATH_MAX - 32];
 	uint32_t n_ckpt, t_ckpt, t_rotate;
+	struct mas_keys *keys; /* the "audit" keyring: where the signing key lives and turns over */
+	bool chain_open; /* the chain's first record of this run is written */
+	struct early_rec early[EARLY_MAX]; /* the keyring's records waiting for chain_open */
+	size_t n_early;
 	uint8_t chain[AUDIT_CHAIN_ID_LEN];
 	char chain_hex[2 * AUDIT_CHAIN_ID_LEN + 1];
 	uint64_t seq; /* the next record's */
 	uint8_t head[AUDIT_HASH_LEN]; /* the last record's hash, zeros before the first */
-	struct audit_key *key;
+	struct audit_key *key; /* in force: the history's last key, a version of the keyring */
 	uint32_t key_index;
 	uint8_t key_id[AUDIT_KEY_ID_LEN];
 	char key_id_hex[2 * AUDIT_KEY_ID_LEN + 1];
@@ -71,6 +86,12 @@ static uint64_t now_usec(const struct mas_audit *a)
 		return a->opts.clock_usec(a->opts.userdata);
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (uint64_t)ts.tv_sec * 1000000ULL + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void crash_point(const struct mas_audit *a, const char *step)
+{
+	if (a->opts.crash)
+		a->opts.crash(a->opts.userdata, step);
 }
 
 static int path_of(const struct mas_audit *a, const char *name, char *buf, size_t len)
@@ -630,37 +651,6 @@ static int history_load(struct mas_audit *a)
 	return 0;
 }
 
-/* The key file and the history agree: the key is the history's last, its index the count of
- * certificates. A history one key ahead (a crash inside a key change) loses that key again. */
-static int history_check(struct mas_audit *a)
-{
-	uint8_t pub[AUDIT_PUB_LEN];
-	char hex[2 * AUDIT_PUB_LEN + 1];
-	char *last, *prev_end;
-	uint32_t n = 0;
-
-	audit_key_pub(a->key, pub);
-	audit_hex(pub, AUDIT_PUB_LEN, hex);
-	for (const char *p = a->key_history; *p; p++)
-		n += *p == ',';
-	last = strrchr(a->key_history, ',');
-	last = last ? last + 1 : a->key_history;
-	if (strncmp(last, hex, 2 * AUDIT_PUB_LEN) == 0) {
-		a->key_index = n;
-		return 0;
-	}
-	if (n == 0)
-		return -EBADMSG;
-	prev_end = last - 1;
-	*prev_end = 0;
-	last = strrchr(a->key_history, ',');
-	last = last ? last + 1 : a->key_history;
-	if (strncmp(last, hex, 2 * AUDIT_PUB_LEN) != 0)
-		return -EBADMSG;
-	a->key_index = n - 1;
-	return history_save(a);
-}
-
 static int do_checkpoint(struct mas_audit *a, const char *reason)
 {
 	uint8_t msg[AUDIT_CKPT_MSG_LEN], sig[AUDIT_SIG_LEN];
@@ -697,24 +687,142 @@ int audit_checkpoint(struct mas_audit *a)
 	return do_checkpoint(a, "request");
 }
 
-int audit_rotate_key(struct mas_audit *a)
+static int load_version_key(struct mas_audit *a, const char *kid, struct audit_key **ret)
+{
+	struct keys_material m;
+	int r;
+
+	r = keys_material_get(a->keys, MAS_AUDIT_KEY_NAME, kid, &m);
+	if (r < 0)
+		return r;
+	r = m.len == 32 ? audit_key_from_seed(m.bytes, ret) : -EBADMSG;
+	keys_material_clear(&m);
+	return r;
+}
+
+/* Whether the keyring holds a live version; with kid, that one as its active version. */
+static bool ring_has_version(const struct mas_audit *a, const char *active_kid)
+{
+	struct keys_version_info *vs = NULL;
+	size_t n = 0;
+	bool yes = false;
+
+	if (keys_versions(a->keys, MAS_AUDIT_KEY_NAME, &vs, &n) < 0)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		yes |= active_kid ?
+			       vs[i].state == KEYS_ACTIVE && strcmp(vs[i].kid, active_kid) == 0 :
+			       vs[i].state != KEYS_DESTROYED;
+	free(vs);
+	return yes;
+}
+
+/* Before this change the key lived in audit/key; it is kept only until the keyring holds the
+ * key that certified its successor. Overwritten, then removed. */
+static void legacy_key_drop(struct mas_audit *a)
+{
+	static const uint8_t zeros[64];
+	char path[PATH_MAX];
+	int fd;
+
+	if (path_of(a, "key", path, sizeof(path)) < 0)
+		return;
+	fd = open(path, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		if (write(fd, zeros, sizeof(zeros)) > 0)
+			(void)fsync(fd);
+		close(fd);
+	}
+	unlink(path);
+}
+
+/* Which key signs on. It is the history's last key, and the keyring holds it: normally as its
+ * active version; as its pending version after a crash inside a key change once the certificate
+ * had reached the history (the change completes: its record may be in the journal already, and
+ * the keyring activates the version on the next tick). A history one key ahead of anything the
+ * keyring holds loses that certificate again. A key in the old audit/key file is used once, to
+ * certify the keyring's first version. -ENOENT: no key of the history is left. */
+static int adopt_key(struct mas_audit *a)
+{
+	struct keys_version_info *vs = NULL;
+	struct audit_key *k = NULL;
+	char *last, *prev = NULL, path[PATH_MAX];
+	uint32_t n = 0;
+	size_t n_vs = 0;
+	int r;
+
+	r = keys_versions(a->keys, MAS_AUDIT_KEY_NAME, &vs, &n_vs);
+	if (r < 0)
+		return r;
+	for (const char *p = a->key_history; *p; p++)
+		n += *p == ',';
+	for (int back = 0; back < 2 && !k; back++) {
+		last = strrchr(a->key_history, ',');
+		last = last ? last + 1 : a->key_history;
+		for (size_t i = 0; i < n_vs && !k; i++) {
+			char hex[2 * AUDIT_PUB_LEN + 1];
+
+			if (vs[i].state == KEYS_DESTROYED || !vs[i].has_public)
+				continue;
+			audit_hex(vs[i].public_key, AUDIT_PUB_LEN, hex);
+			if (strncmp(last, hex, 2 * AUDIT_PUB_LEN) == 0) {
+				r = load_version_key(a, vs[i].kid, &k);
+				if (r < 0)
+					goto out;
+			}
+		}
+		if (!k && path_of(a, "key", path, sizeof(path)) == 0 &&
+		    audit_key_load(path, &k) == 0) {
+			uint8_t pub[AUDIT_PUB_LEN];
+			char hex[2 * AUDIT_PUB_LEN + 1];
+
+			audit_key_pub(k, pub);
+			audit_hex(pub, AUDIT_PUB_LEN, hex);
+			if (strncmp(last, hex, 2 * AUDIT_PUB_LEN) != 0) {
+				audit_key_free(k);
+				k = NULL;
+			}
+		}
+		if (k || back == 1 || n == 0)
+			break;
+		prev = last - 1; /* one key ahead: drop its certificate and look again */
+		*prev = 0;
+	}
+	r = -ENOENT;
+	if (!k)
+		goto out;
+	set_key(a, k);
+	a->key_index = prev ? n - 1 : n;
+	r = prev ? history_save(a) : 0;
+out:
+	free(vs);
+	return r;
+}
+
+/* The announcement of the keyring's next version in the chain, signed by the key in force:
+ * checkpoint, certificate in the history (the commit point: from here on a crash completes the
+ * change), key-change record, then the next key signs. The keyring erases the old one after. */
+static int key_change(struct mas_audit *a, const struct keys_version_info *next_v)
 {
 	uint8_t pub[AUDIT_PUB_LEN], msg[AUDIT_CERT_MSG_LEN], sig[AUDIT_SIG_LEN];
-	char pubhex[2 * AUDIT_PUB_LEN + 1], sighex[2 * AUDIT_SIG_LEN + 1], path[PATH_MAX];
+	char pubhex[2 * AUDIT_PUB_LEN + 1], sighex[2 * AUDIT_SIG_LEN + 1];
 	char text[160], *hist = NULL;
 	struct audit_key *next = NULL;
 	struct rec extra = { 0 };
 	int r;
 
-	if (!a->opts.signed_logs)
-		return 0;
-	r = do_checkpoint(a, "key-change");
-	if (r < 0)
-		return r;
-	r = audit_key_generate(&next);
+	r = load_version_key(a, next_v->kid, &next);
 	if (r < 0)
 		return r;
 	audit_key_pub(next, pub);
+	if (!next_v->has_public || memcmp(pub, next_v->public_key, AUDIT_PUB_LEN) != 0) {
+		r = -EBADMSG;
+		goto out;
+	}
+	r = do_checkpoint(a, "key-change");
+	if (r < 0)
+		goto out;
+	crash_point(a, "audit:checkpoint");
 	audit_cert_message(a->chain, a->key_index + 1, pub, msg);
 	r = audit_key_sign(a->key, msg, sizeof(msg), sig);
 	if (r < 0)
@@ -726,10 +834,6 @@ int audit_rotate_key(struct mas_audit *a)
 		r = -ENOMEM;
 		goto out;
 	}
-	/* The certificate reaches the disk first, then the next key replaces the current one there.
-	 * A crash between the two leaves a history one key ahead of the key file, which the next
-	 * start drops again; a crash after resumes with the next key, and the start record's key
-	 * history carries its certificate. */
 	{
 		char *old = a->key_history;
 
@@ -739,36 +843,65 @@ int audit_rotate_key(struct mas_audit *a)
 		if (r < 0)
 			goto out;
 	}
-	r = path_of(a, "key", path, sizeof(path));
-	if (r < 0)
-		goto out;
-	r = audit_key_save(next, path);
-	if (r < 0)
-		goto out;
 	free(a->key_history);
 	a->key_history = hist;
 	hist = NULL;
+	crash_point(a, "audit:history");
 	if ((r = rec_adds(&extra, "MAS_NEXT_KEY", pubhex)) < 0 ||
 	    (r = rec_addu(&extra, "MAS_KEY_INDEX", a->key_index + 1)) < 0 ||
-	    (r = rec_adds(&extra, "MAS_KEY_SIG", sighex)) < 0)
-		goto out;
+	    (r = rec_adds(&extra, "MAS_KEY_SIG", sighex)) < 0 ||
+	    (r = rec_adds(&extra, "MAS_KEY_NAME", MAS_AUDIT_KEY_NAME)) < 0 ||
+	    (r = rec_adds(&extra, "MAS_KEY_OLD_KID", a->key_id_hex)) < 0 ||
+	    (r = rec_adds(&extra, "MAS_KEY_NEW_KID", next_v->kid)) < 0 ||
+	    (r = rec_adds(&extra, "MAS_KEY_FINGERPRINT", next_v->fingerprint)) < 0)
+		goto switch_key;
 	snprintf(text, sizeof(text), "audit signing key %u replaced by key %u (%.16s…)",
 		 a->key_index, a->key_index + 1, pubhex);
-	r = chain_append(a, now_usec(a), MAS_MSGID_AUDIT_KEY_CHANGE, "audit", LOG_NOTICE, text,
-			 NULL, 0, &extra);
-	/* Whatever became of the record, the old private key is gone from disk: drop it. */
+	/* Whatever becomes of the record, the change is committed: the start record of the next
+	 * run carries the certificate in its key history. */
+	(void)chain_append(a, now_usec(a), MAS_MSGID_AUDIT_KEY_CHANGE, "audit", LOG_NOTICE, text,
+			   NULL, 0, &extra);
+	crash_point(a, "audit:record");
+switch_key:
 	set_key(a, next);
 	next = NULL;
 	a->key_index++;
 	a->key_since_usec = now_usec(a);
-	if (r == 0)
-		r = state_save(a, false);
+	(void)state_save(a, false);
+	crash_point(a, "audit:switched");
+	r = 0;
 out:
 	OPENSSL_cleanse(msg, sizeof(msg));
 	audit_key_free(next);
 	free(hist);
 	free(extra.buf);
 	return r;
+}
+
+/* The keyring's before-activate hook: a version is about to become the active one. */
+static int on_key_activate(void *userdata, const char *name, const struct keys_version_info *old_v,
+			   const struct keys_version_info *new_v)
+{
+	struct mas_audit *a = userdata;
+
+	if (!a->chain_open || !a->key)
+		return 0; /* opening: a new chain takes the version that ends up active */
+	if (strcmp(a->key_id_hex, new_v->kid) == 0)
+		return 0; /* the chain switched already (a key change completed after a crash) */
+	return key_change(a, new_v);
+}
+
+/* The keyring's clock: seconds of the writer's clock (a fake one in tests). */
+static uint64_t keys_now(const struct mas_audit *a)
+{
+	return now_usec(a) / 1000000ULL;
+}
+
+int audit_rotate_key(struct mas_audit *a)
+{
+	if (!a || !a->opts.signed_logs || !a->keys)
+		return 0;
+	return keys_rotate(a->keys, MAS_AUDIT_KEY_NAME, keys_now(a), KEYS_ROTATE_IMMEDIATE);
 }
 
 /* journald reads every client's datagrams from one socket, in order: once a marker sent now is
@@ -976,10 +1109,17 @@ static int new_chain(struct mas_audit *a, bool lost)
 	a->seq = 0;
 	memset(a->head, 0, sizeof(a->head));
 	a->key_index = 0;
-	r = audit_key_generate(&k);
+	/* key 0 is a fresh version of the keyring: a key of the chain before must not be one of
+	 * this chain's too (the pinned key tells the chains apart) */
+	r = ring_has_version(a, NULL) ?
+		    keys_rotate(a->keys, MAS_AUDIT_KEY_NAME, keys_now(a), KEYS_ROTATE_IMMEDIATE) :
+		    keys_tick(a->keys, keys_now(a));
+	if (r >= 0)
+		r = load_version_key(a, NULL, &k);
 	if (r < 0)
 		return r;
 	set_key(a, k);
+	legacy_key_drop(a);
 	audit_key_pub(k, pub);
 	audit_hex(pub, AUDIT_PUB_LEN, pubhex);
 	free(a->key_history);
@@ -991,8 +1131,7 @@ static int new_chain(struct mas_audit *a, bool lost)
 	if (path_of(a, "spool", path, sizeof(path)) == 0)
 		unlink(path);
 	a->spooled = 0;
-	if ((r = path_of(a, "key", path, sizeof(path))) < 0 || (r = audit_key_save(k, path)) < 0 ||
-	    (r = history_save(a)) < 0)
+	if ((r = history_save(a)) < 0)
 		return r;
 	pubhex[2 * AUDIT_PUB_LEN] = '\n';
 	if ((r = path_of(a, "first.pub", path, sizeof(path))) < 0 ||
@@ -1049,10 +1188,101 @@ out:
 	return r;
 }
 
+/* Records of the keyring (rotated, destroyed, overdue) go into the chain like any other. Those
+ * keys_open() finishes after a crash come before the chain is open: they wait for it. */
+static int keys_record(void *userdata, const char *message_id, int priority, const char *message,
+		       const struct audit_field *fields, size_t n_fields)
+{
+	struct mas_audit *a = userdata;
+	struct early_rec *e;
+	FILE *f;
+	bool ok;
+
+	/* the chain's own key-change and new-chain records are this keyring's rotation records */
+	if (strcmp(message_id, MAS_MSGID_KEY_ROTATED) == 0)
+		return 0;
+	if (a->chain_open)
+		return audit_emit(a, message_id, MAS_CAT_DATA_CHANGES, priority, message, fields,
+				  n_fields);
+	if (a->n_early == EARLY_MAX)
+		return -ENOBUFS;
+	e = &a->early[a->n_early];
+	*e = (struct early_rec){ .priority = priority };
+	f = open_memstream(&e->fields, &e->len);
+	if (!f)
+		return -ENOMEM;
+	for (size_t i = 0; i < n_fields; i++) {
+		fprintf(f, "%s=%s", fields[i].name, fields[i].value ? fields[i].value : "");
+		fputc(0, f);
+	}
+	ok = fclose(f) == 0;
+	e->message_id = strdup(message_id);
+	e->message = strdup(message);
+	if (!ok || !e->message_id || !e->message) {
+		free(e->fields);
+		free(e->message_id);
+		free(e->message);
+		return -ENOMEM;
+	}
+	a->n_early++;
+	return 0;
+}
+
+static void early_flush(struct mas_audit *a, bool emit)
+{
+	for (size_t i = 0; i < a->n_early; i++) {
+		struct early_rec *e = &a->early[i];
+		struct audit_field f[16];
+		size_t n = 0;
+
+		for (char *p = e->fields; emit && p && p < e->fields + e->len && n < 16;) {
+			char *eq = strchr(p, '=');
+
+			if (!eq)
+				break;
+			*eq = 0;
+			f[n++] = (struct audit_field){ p, eq + 1 };
+			p = eq + 1 + strlen(eq + 1) + 1;
+		}
+		if (emit)
+			(void)audit_emit(a, e->message_id, MAS_CAT_DATA_CHANGES, e->priority,
+					 e->message, f, n);
+		free(e->fields);
+		free(e->message_id);
+		free(e->message);
+	}
+	a->n_early = 0;
+}
+
+/* The audit key's own keyring instance: one Ed25519 key in STATE/keys/audit, delivered to nobody,
+ * rotated on the writer's schedule, the previous version erased as soon as it is replaced. */
+static int open_keyring(struct mas_audit *a)
+{
+	struct mas_key_conf conf = { .name = (char *)MAS_AUDIT_KEY_NAME,
+				     .type = MAS_KEY_ED25519,
+				     .rotate_every_s = a->t_rotate,
+				     .keep_previous_for_s = 0 };
+	struct keys_options ko = { .state_dir = a->opts.state_dir,
+				   .keys = &conf,
+				   .n_keys = 1,
+				   .audit = keys_record,
+				   .audit_userdata = a,
+				   .crash = a->opts.crash,
+				   .crash_userdata = a->opts.userdata };
+	struct mas_error err;
+	int r;
+
+	r = keys_open(&ko, keys_now(a), &a->keys, &err);
+	if (r < 0)
+		return r;
+	keys_set_before_activate(a->keys, on_key_activate, a);
+	return 0;
+}
+
 static int open_chain(struct mas_audit *a)
 {
+	static const char *const ours[] = { "state", "keys", "first.pub" };
 	char path[PATH_MAX];
-	struct audit_key *k = NULL;
 	uint64_t recovered = 0;
 	bool clean = false;
 	int r;
@@ -1064,26 +1294,17 @@ static int open_chain(struct mas_audit *a)
 	if (path_of(a, "key", path, sizeof(path)) < 0)
 		path[0] = '\0';
 	r = state_load(a, &clean);
-	if (r == 0) {
-		r = path_of(a, "key", path, sizeof(path));
-		if (r == 0)
-			r = audit_key_load(path, &k);
-		if (r == 0) {
-			set_key(a, k);
-			r = history_load(a);
-		}
-		if (r == 0)
-			r = history_check(a);
-	}
+	if (r == 0)
+		r = history_load(a);
+	if (r == 0)
+		r = adopt_key(a);
 	if (r == -ENOENT || r == -EBADMSG || r == -EINVAL) {
-		bool lost = r != -ENOENT || access(path, F_OK) == 0;
+		/* lost rather than new when anything of a chain is left */
+		bool lost = r != -ENOENT;
 
-		if (!lost) {
-			char p2[PATH_MAX];
-
-			lost = path_of(a, "first.pub", p2, sizeof(p2)) == 0 &&
-			       access(p2, F_OK) == 0;
-		}
+		for (size_t i = 0; !lost && i < sizeof(ours) / sizeof(ours[0]); i++)
+			lost = path_of(a, ours[i], path, sizeof(path)) == 0 &&
+			       access(path, F_OK) == 0;
 		r = new_chain(a, lost);
 	} else if (r == 0) {
 		if (!clean) {
@@ -1101,7 +1322,17 @@ static int open_chain(struct mas_audit *a)
 	if (r < 0)
 		return r;
 	a->last_ckpt_usec = now_usec(a);
-	return state_save(a, false);
+	r = state_save(a, false);
+	if (r < 0)
+		return r;
+	a->chain_open = true;
+	early_flush(a, true);
+	/* what the schedule has due (a key change is announced in the chain now), and the end of a
+	 * key change a crash interrupted */
+	(void)keys_tick(a->keys, keys_now(a));
+	if (ring_has_version(a, a->key_id_hex))
+		legacy_key_drop(a);
+	return 0;
 }
 
 int audit_open(const struct mas_audit_options *opts, struct mas_audit **ret)
@@ -1124,7 +1355,9 @@ int audit_open(const struct mas_audit_options *opts, struct mas_audit **ret)
 			r = -ENAMETOOLONG;
 			goto fail;
 		}
-		r = open_chain(a);
+		r = open_keyring(a);
+		if (r == 0)
+			r = open_chain(a);
 		if (r < 0)
 			goto fail;
 	}
@@ -1132,8 +1365,11 @@ int audit_open(const struct mas_audit_options *opts, struct mas_audit **ret)
 	*ret = a;
 	return 0;
 fail:
+	early_flush(a, false);
+	keys_close(a->keys);
 	audit_key_free(a->key);
 	free(a->key_history);
+	ring_free(a);
 	free(a);
 	return r;
 }
@@ -1156,15 +1392,15 @@ int audit_emit(struct mas_audit *a, const char *message_id, const char *category
 
 uint64_t audit_tick(struct mas_audit *a)
 {
-	uint64_t now, next_ckpt, next_rot, wait;
+	uint64_t now, next_ckpt, due, wait;
 
 	if (!a || !a->opts.signed_logs)
 		return 60000;
 	if (a->spooled)
 		(void)spool_flush(a);
 	now = now_usec(a);
-	if (now >= a->key_since_usec + (uint64_t)a->t_rotate * 1000000ULL)
-		(void)audit_rotate_key(a);
+	if (keys_next_due(a->keys, now / 1000000ULL) <= now / 1000000ULL)
+		(void)keys_tick(a->keys, now / 1000000ULL); /* a failure is retried after 60 s */
 	if (now >= a->last_ckpt_usec + (uint64_t)a->t_ckpt * 1000000ULL ||
 	    a->since_ckpt >= a->n_ckpt) {
 		if (do_checkpoint(a, a->since_ckpt ? "time" : "heartbeat") == 0)
@@ -1172,9 +1408,9 @@ uint64_t audit_tick(struct mas_audit *a)
 	}
 	now = now_usec(a);
 	next_ckpt = a->last_ckpt_usec + (uint64_t)a->t_ckpt * 1000000ULL;
-	next_rot = a->key_since_usec + (uint64_t)a->t_rotate * 1000000ULL;
-	if (next_rot < next_ckpt)
-		next_ckpt = next_rot;
+	due = keys_next_due(a->keys, now / 1000000ULL);
+	if (due < UINT64_MAX / 1000000ULL && due * 1000000ULL < next_ckpt)
+		next_ckpt = due * 1000000ULL;
 	wait = next_ckpt > now ? (next_ckpt - now + 999) / 1000 : 1;
 	if (a->spooled && wait > 500)
 		wait = 500;
@@ -1193,10 +1429,17 @@ void audit_close(struct mas_audit *a)
 		else
 			(void)state_save(a, false);
 	}
+	early_flush(a, false);
+	keys_close(a->keys);
 	audit_key_free(a->key);
 	free(a->key_history);
 	ring_free(a);
 	free(a);
+}
+
+const struct mas_keys *audit_keys(const struct mas_audit *a)
+{
+	return a ? a->keys : NULL;
 }
 
 uint64_t audit_spooled(const struct mas_audit *a)

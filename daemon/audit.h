@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 
 struct mas_audit;
+struct mas_keys;
 
 struct mas_audit_options {
 	const char *state_dir; /* chain head, spool, signing keys live below it */
@@ -17,13 +18,17 @@ struct mas_audit_options {
 	uint32_t checkpoint_records; /* 0: default */
 	uint32_t checkpoint_seconds; /* 0: default */
 	/* Additions; zero/NULL keeps the default. */
-	uint32_t key_rotate_seconds; /* signing key evolves this often; 0: default (1 day) */
+	uint32_t key_rotate_seconds; /* the "audit" keyring's rotate_every: the signing key
+				      * evolves this often; 0: default (1 day) */
 	/* Where records go: NULL is sd_journal_sendv. Returns 0 or a negative errno; a failure
 	 * spools the record in the state dir until the sink takes records again. */
 	int (*sink)(void *userdata, const struct iovec *iov, int n);
 	uint64_t (*clock_usec)(void *userdata); /* NULL: CLOCK_REALTIME */
 	void *userdata;
 	bool no_journal_recovery; /* after a crash, do not read the journal for the true head */
+	/* Tests: called (with userdata) at each point of a key change where a kill -9 is
+	 * interesting, the keyring's own steps included; NULL outside tests. */
+	void (*crash)(void *userdata, const char *step);
 };
 
 #define AUDIT_DEFAULT_CHECKPOINT_RECORDS 1000
@@ -62,9 +67,14 @@ void audit_close(struct mas_audit *a);
 /* A signed checkpoint now (reason "request"). Returns 0 or a negative errno. */
 int audit_checkpoint(struct mas_audit *a);
 
-/* Evolve the signing key now: checkpoint, key-change record carrying the next public key signed
- * by the current one, then the current private key is wiped and replaced on disk. */
+/* Evolve the signing key now (masctl keys rotate audit): the "audit" keyring makes a new version
+ * and, before activating it, the writer checkpoints and writes the key-change record carrying
+ * the next public key signed by the current one; the keyring then erases the old private key. */
 int audit_rotate_key(struct mas_audit *a);
+
+/* The keyring holding the signing key (STATE/keys/audit), for masctl keys list; NULL without
+ * signed logs. Its schedule is the writer's: audit_tick() runs it. */
+const struct mas_keys *audit_keys(const struct mas_audit *a);
 
 /* Records waiting in the spool for journald. */
 uint64_t audit_spooled(const struct mas_audit *a);

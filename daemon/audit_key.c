@@ -48,6 +48,23 @@ int audit_key_generate(struct audit_key **ret)
 	return 0;
 }
 
+int audit_key_from_seed(const uint8_t seed[32], struct audit_key **ret)
+{
+	struct audit_key *k = calloc(1, sizeof(*k));
+	int r;
+
+	if (!k)
+		return -ENOMEM;
+	memcpy(k->seed, seed, sizeof(k->seed));
+	r = key_from_seed(k);
+	if (r < 0) {
+		audit_key_free(k);
+		return r;
+	}
+	*ret = k;
+	return 0;
+}
+
 int audit_key_load(const char *path, struct audit_key **ret)
 {
 	struct audit_key *k = NULL;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0-only */
-/* The audit trail's Ed25519 signing key, behind a small interface so that it can move onto the
- * key manager's keyrings later: generate, load, save (crash-safe, 0600), sign, verify, wipe. */
+/* The audit trail's Ed25519 signing key in memory: made from a seed the "audit" keyring holds
+ * (keys.c), or generated, loaded and saved by tests and tools; sign, verify, wipe. */
 #ifndef MAS_AUDIT_KEY_H
 #define MAS_AUDIT_KEY_H
 
@@ -12,6 +12,8 @@
 struct audit_key;
 
 int audit_key_generate(struct audit_key **ret);
+/* From the 32-byte private seed (a keyring version's material); the caller wipes its copy. */
+int audit_key_from_seed(const uint8_t seed[32], struct audit_key **ret);
 /* The file holds the 32-byte private seed as 64 hex digits. */
 int audit_key_load(const char *path, struct audit_key **ret);
 int audit_key_save(const struct audit_key *k, const char *path);

@@ -27,7 +27,7 @@ struct prefix {
 	uint64_t hash;
 };
 
-uint32_t compile_agent_id(const char *name)
+static uint32_t fnv1a(const char *name)
 {
 	uint32_t h = 2166136261u;
 
@@ -35,7 +35,22 @@ uint32_t compile_agent_id(const char *name)
 		h ^= *s;
 		h *= 16777619u;
 	}
-	return h == MAS_NO_AGENT ? 1 : h;
+	return h ? h : 1;
+}
+
+uint32_t compile_agent_id(const char *name)
+{
+	return fnv1a(name); /* never MAS_NO_AGENT, which is 0 */
+}
+
+uint32_t compile_dest_key(const char *name)
+{
+	return fnv1a(name);
+}
+
+uint32_t compile_class_key(const char *name)
+{
+	return fnv1a(name);
 }
 
 static size_t addr_len(int family)
@@ -159,6 +174,10 @@ static int add_pairs(struct pair **pairs, size_t *n, size_t *cap, const struct m
 		x->rule.protos = (uint8_t)dst->protocols;
 		x->rule.flags = dst->protected_ ? MAS_RULE_PROTECTED : 0;
 		x->rule.max_conn = (uint16_t)dst->max_connections;
+		x->rule.dest_key = compile_dest_key(dst->name);
+		x->rule.class_key = dst->class_idx >= 0 ?
+					    compile_class_key(p->rate_limits[dst->class_idx].name) :
+					    0;
 	}
 	return 0;
 }
@@ -408,6 +427,59 @@ int compile_policy_local(const struct mas_policy *p, const struct mas_dest_addrs
 			goto out;
 		}
 	}
+	if (p->n_rate_limits > MAS_MAX_CLASSES) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "%s: rate_limits: found %zu classes, expected at most %d",
+			 p->file ? p->file : "policy", p->n_rate_limits, MAS_MAX_CLASSES);
+		r = -EINVAL;
+		goto out;
+	}
+	/* caps are counted by destination key: two names with one key would share a count */
+	for (size_t i = 0; i < p->n_destinations; i++) {
+		uint32_t ki = compile_dest_key(p->destinations[i].name);
+
+		for (size_t j = 0; j < i; j++) {
+			if (compile_dest_key(p->destinations[j].name) != ki)
+				continue;
+			snprintf(
+				err->msg, sizeof(err->msg),
+				"%s:%u:%u: destinations.%s: found a key equal to destination %s's, "
+				"expected names whose hashes differ (rename one)",
+				p->file ? p->file : "policy", p->destinations[i].pos.line,
+				p->destinations[i].pos.col, p->destinations[i].name,
+				p->destinations[j].name);
+			r = -EINVAL;
+			goto out;
+		}
+	}
+	c->classes = calloc(p->n_rate_limits ? p->n_rate_limits : 1, sizeof(*c->classes));
+	if (!c->classes) {
+		r = -ENOMEM;
+		goto out;
+	}
+	c->n_classes = p->n_rate_limits;
+	for (size_t i = 0; i < p->n_rate_limits; i++) {
+		const struct mas_rate_class *rc = &p->rate_limits[i];
+		struct mas_class *k = &c->classes[i];
+
+		k->key = compile_class_key(rc->name);
+		k->per_minute = rc->requests_per_minute;
+		k->burst = rc->burst_size;
+		k->bytes_per_second = rc->bytes_per_second;
+		k->burst_bytes = rc->burst_bytes < MAS_BURST_BYTES_MAX ? rc->burst_bytes :
+									 MAS_BURST_BYTES_MAX;
+		for (size_t b = 0; b < i; b++) {
+			if (c->classes[b].key != k->key)
+				continue;
+			snprintf(err->msg, sizeof(err->msg),
+				 "%s:%u:%u: rate_limits.%s: found a key equal to class %s's, "
+				 "expected names whose hashes differ (rename one)",
+				 p->file ? p->file : "policy", rc->pos.line, rc->pos.col, rc->name,
+				 p->rate_limits[b].name);
+			r = -EINVAL;
+			goto out;
+		}
+	}
 	c->meta.generation = generation;
 	c->meta.root_level = root_level;
 	c->meta.mode = p->mode == MAS_POLICY_AUDIT ? MAS_MODE_AUDIT : MAS_MODE_ENFORCE;
@@ -429,5 +501,6 @@ void compile_free(struct mas_compiled *c)
 	free(c->v4);
 	free(c->v6);
 	free(c->agents);
+	free(c->classes);
 	free(c);
 }

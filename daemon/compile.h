@@ -33,6 +33,8 @@ struct mas_compiled {
 	size_t n_v6;
 	struct mas_agent_val *agents; /* by the agent's index in the policy */
 	size_t n_agents;
+	struct mas_class *classes; /* by the class's index in the policy */
+	size_t n_classes;
 	struct mas_meta meta;
 };
 
@@ -55,5 +57,10 @@ void compile_free(struct mas_compiled *c);
 
 /* The stable id of an agent name (FNV-1a, never MAS_NO_AGENT). */
 uint32_t compile_agent_id(const char *name);
+
+/* The stable keys of a destination and of a rate-limit class: FNV-1a of the name, never 0.
+ * The state the kernel keeps for them outside the policy slots is found by these. */
+uint32_t compile_dest_key(const char *name);
+uint32_t compile_class_key(const char *name);
 
 #endif

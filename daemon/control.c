@@ -256,7 +256,6 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	sd_bus_message *reply = NULL;
 	size_t na = d->policy ? d->policy->n_agents : 0;
 	uint32_t enrolled = 0;
-	bool caps = false;
 	int r;
 
 	if ((r = check_access(c, CONTROL_READ, "Status", error)) < 0)
@@ -269,8 +268,6 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	free(counts);
 	for (size_t a = 0; a < na; a++)
 		enrolled += d->agents[a].status == AGENT_ENROLLED;
-	for (size_t i = 0; d->policy && i < d->policy->n_destinations; i++)
-		caps |= d->policy->destinations[i].max_connections > 0;
 	enforcer_stat(d->enf, MAS_STAT_RINGBUF_DROPS, &drops);
 
 	r = sd_bus_message_new_method_return(m, &reply);
@@ -282,10 +279,6 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	/* what the policy says that the kernel does not enforce yet */
 	if (r >= 0)
 		r = sd_bus_message_open_container(reply, 'a', "s");
-	if (r >= 0 && d->policy && d->policy->n_rate_limits)
-		r = sd_bus_message_append(reply, "s", "rate_limits");
-	if (r >= 0 && caps)
-		r = sd_bus_message_append(reply, "s", "max_connections");
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	if (r >= 0)
@@ -298,7 +291,10 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	if (r >= 0)
 		r = sd_bus_message_append(
 			reply, "utt",
-			d->keys ? (uint32_t)keys_overdue(d->keys, (uint64_t)time(NULL)) : 0,
+			(uint32_t)((d->keys ? keys_overdue(d->keys, (uint64_t)time(NULL)) : 0) +
+				   (audit_keys(d->audit) ? keys_overdue(audit_keys(d->audit),
+									(uint64_t)time(NULL)) :
+							   0)),
 			d->apply_duration_usec, audit_next_seq(d->audit));
 	if (r >= 0)
 		r = sd_bus_send(NULL, reply, NULL);
@@ -310,15 +306,34 @@ static int method_keys_list(sd_bus_message *m, void *userdata, sd_bus_error *err
 {
 	struct conn *c = userdata;
 	struct mas_daemon *d = c->ctl->d;
-	struct keys_list_entry *e = NULL;
+	const struct mas_keys *rings[2] = { audit_keys(d->audit), d->keys };
+	struct keys_list_entry *e = NULL, *one = NULL;
 	sd_bus_message *reply = NULL;
-	size_t n = 0;
+	size_t n = 0, n_one = 0;
 	int r;
 
 	if ((r = check_access(c, CONTROL_READ, "KeysList", error)) < 0)
 		return r;
-	if (d->keys && (r = keys_list(d->keys, (uint64_t)time(NULL), &e, &n)) < 0)
-		return r;
+	/* masd's own audit signing keyring first, then the policy's */
+	for (size_t k = 0; k < 2; k++) {
+		struct keys_list_entry *p;
+
+		if (!rings[k])
+			continue;
+		r = keys_list(rings[k], (uint64_t)time(NULL), &one, &n_one);
+		if (r < 0)
+			goto out;
+		p = realloc(e, (n + n_one + 1) * sizeof(*e));
+		if (!p) {
+			r = -ENOMEM;
+			goto out;
+		}
+		e = p;
+		memcpy(e + n, one, n_one * sizeof(*e));
+		n += n_one;
+		free(one);
+		one = NULL;
+	}
 	r = sd_bus_message_new_method_return(m, &reply);
 	if (r >= 0)
 		r = sd_bus_message_open_container(reply, 'a', "(ssssttttttb)");
@@ -332,7 +347,9 @@ static int method_keys_list(sd_bus_message *m, void *userdata, sd_bus_error *err
 		r = sd_bus_message_close_container(reply);
 	if (r >= 0)
 		r = sd_bus_send(NULL, reply, NULL);
+out:
 	sd_bus_message_unref(reply);
+	free(one);
 	free(e);
 	return r;
 }
@@ -349,9 +366,12 @@ static int method_keys_rotate(sd_bus_message *m, void *userdata, sd_bus_error *e
 		return r;
 	if ((r = sd_bus_message_read(m, "su", &name, &flags)) < 0)
 		return r;
-	r = d->keys ? keys_rotate(d->keys, name, (uint64_t)time(NULL),
-				  flags & (KEYS_ROTATE_IMMEDIATE | KEYS_ROTATE_REVOKE)) :
-		      -ENOENT;
+	if (strcmp(name, MAS_AUDIT_KEY_NAME) == 0 && audit_keys(d->audit))
+		r = audit_rotate_key(d->audit); /* at once: a pending audit key has no use */
+	else
+		r = d->keys ? keys_rotate(d->keys, name, (uint64_t)time(NULL),
+					  flags & (KEYS_ROTATE_IMMEDIATE | KEYS_ROTATE_REVOKE)) :
+			      -ENOENT;
 	if (r == -ENOENT)
 		return sd_bus_error_setf(error, MAS_ERR_FAILED, "no key named '%s' in the policy",
 					 name);
@@ -410,6 +430,68 @@ static int method_agents(sd_bus_message *m, void *userdata, sd_bus_error *error)
 		r = sd_bus_send(NULL, reply, NULL);
 	sd_bus_message_unref(reply);
 	free(counts);
+	return r;
+}
+
+/* Per agent, the state of its limits: for each class of a destination it is granted, the
+ * tokens left (and bytes, with a budget); for each granted destination with a cap, the sockets
+ * it holds open. */
+static int method_limits(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct conn *c = userdata;
+	struct mas_daemon *d = c->ctl->d;
+	const struct mas_policy *p = d->policy;
+	sd_bus_message *reply = NULL;
+	size_t na = p ? p->n_agents : 0;
+	bool *seen = NULL;
+	int r;
+
+	if ((r = check_access(c, CONTROL_READ, "Limits", error)) < 0)
+		return r;
+	if (p && !(seen = calloc(p->n_rate_limits + 1, sizeof(*seen))))
+		return -ENOMEM;
+	r = sd_bus_message_new_method_return(m, &reply);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(ssstttt)");
+	for (size_t a = 0; r >= 0 && a < na; a++) {
+		uint32_t id = d->compiled->agents[a].agent_id;
+
+		memset(seen, 0, (p->n_rate_limits + 1) * sizeof(*seen));
+		for (size_t i = 0; r >= 0 && i < p->n_destinations; i++) {
+			const struct mas_destination *dst = &p->destinations[i];
+			uint64_t left = 0, bytes = 0, open = 0;
+
+			if (!policy_agent_granted(p, a, i))
+				continue;
+			if (dst->max_connections) {
+				enforcer_open_conns(d->enf, id, compile_dest_key(dst->name), &open);
+				r = sd_bus_message_append(reply, "(ssstttt)", p->agents[a].name,
+							  "cap", dst->name, open,
+							  (uint64_t)dst->max_connections,
+							  (uint64_t)0, (uint64_t)0);
+			}
+			if (r < 0 || dst->class_idx < 0 || seen[dst->class_idx])
+				continue;
+			seen[dst->class_idx] = true;
+			{
+				const struct mas_class *k = &d->compiled->classes[dst->class_idx];
+
+				enforcer_tokens(d->enf, id, k, false, &left);
+				if (k->bytes_per_second)
+					enforcer_tokens(d->enf, id, k, true, &bytes);
+				r = sd_bus_message_append(
+					reply, "(ssstttt)", p->agents[a].name, "class",
+					p->rate_limits[dst->class_idx].name, left,
+					(uint64_t)k->burst, bytes, k->burst_bytes);
+			}
+		}
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_send(NULL, reply, NULL);
+	sd_bus_message_unref(reply);
+	free(seen);
 	return r;
 }
 
@@ -490,6 +572,7 @@ static const sd_bus_vtable control_vtable[] = {
 		      SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("KeysRotate", "su", "", method_keys_rotate, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Agents", "", "a(sssssttttt)", method_agents, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD("Limits", "", "a(ssstttt)", method_limits, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Events", "tu", "ta(ttssssssqsuust)", method_events,
 		      SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD("Teardown", "", "", method_teardown, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -778,7 +778,9 @@ static int load_initial(struct mas_daemon *d, struct mas_error *err)
 int daemon_new(const struct daemon_options *o, struct mas_daemon **ret, struct mas_error *err)
 {
 	struct mas_daemon *d = calloc(1, sizeof(*d));
-	struct mas_audit_options ao = { .state_dir = o->state_dir, .signed_logs = true };
+	struct mas_audit_options ao = { .state_dir = o->state_dir,
+					.signed_logs = true,
+					.key_rotate_seconds = o->audit_key_rotate_s };
 	struct events_options eo = { .journal_rate = o->journal_rate, .verbose = o->verbose };
 	struct enforcer_options fo;
 	int r;

@@ -22,6 +22,7 @@ struct daemon_options {
 	const char *bpffs_dir;
 	const char *cgroup_root; /* NULL: the cgroup2 mount */
 	unsigned journal_rate;
+	uint32_t audit_key_rotate_s; /* the audit signing key's rotation period; 0: the default */
 	bool verbose;
 };
 

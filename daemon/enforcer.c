@@ -16,14 +16,17 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include <time.h>
+
 #include "cgroup.h"
 #include "enforcer.h"
+#include "mas_decide.h"
 #include "fileio.h"
 #include "masd.skel.h"
 
 #define BPF_FS_MAGIC_ 0xcafe4a11
 
-enum { INNER_META, INNER_AGENTS, INNER_LPM4, INNER_LPM6, INNER_MAX };
+enum { INNER_META, INNER_AGENTS, INNER_LPM4, INNER_LPM6, INNER_CLASSES, INNER_MAX };
 
 struct mas_enforcer {
 	struct masd *skel;
@@ -42,15 +45,18 @@ struct mas_enforcer {
 	struct bpf_link *links[6];
 };
 
-static const char *const link_names[] = { "link_connect4", "link_connect6",    "link_sendmsg4",
-					  "link_sendmsg6", "link_sock_create", "link_lsm_socket" };
+static const char *const link_names[] = { "link_connect4",     "link_connect6",
+					  "link_sendmsg4",     "link_sendmsg6",
+					  "link_sock_create",  "link_lsm_socket",
+					  "link_sock_release", "link_egress" };
 
 static struct bpf_program *prog_at(struct mas_enforcer *e, size_t i)
 {
 	struct bpf_program *progs[] = {
-		e->skel->progs.mas_connect4,	e->skel->progs.mas_connect6,
-		e->skel->progs.mas_sendmsg4,	e->skel->progs.mas_sendmsg6,
-		e->skel->progs.mas_sock_create, e->skel->progs.mas_lsm_socket
+		e->skel->progs.mas_connect4,	 e->skel->progs.mas_connect6,
+		e->skel->progs.mas_sendmsg4,	 e->skel->progs.mas_sendmsg6,
+		e->skel->progs.mas_sock_create,	 e->skel->progs.mas_lsm_socket,
+		e->skel->progs.mas_sock_release, e->skel->progs.mas_egress
 	};
 
 	return progs[i];
@@ -65,6 +71,8 @@ static struct bpf_map *outer_at(struct mas_enforcer *e, int which)
 		return e->skel->maps.mas_agents;
 	case INNER_LPM4:
 		return e->skel->maps.mas_lpm4;
+	case INNER_CLASSES:
+		return e->skel->maps.mas_classes;
 	default:
 		return e->skel->maps.mas_lpm6;
 	}
@@ -353,6 +361,10 @@ static int create_inner(int which, int *ret_fd)
 				    sizeof(struct mas_lpm4_key), sizeof(struct mas_prefix_val),
 				    MAS_MAX_PREFIXES, &opts);
 		break;
+	case INNER_CLASSES:
+		fd = bpf_map_create(BPF_MAP_TYPE_HASH, "mas_classes_in", sizeof(__u32),
+				    sizeof(struct mas_class), MAS_MAX_CLASSES, &opts);
+		break;
 	default:
 		opts.map_flags = BPF_F_NO_PREALLOC;
 		fd = bpf_map_create(BPF_MAP_TYPE_LPM_TRIE, "mas_lpm6_in",
@@ -366,10 +378,50 @@ static int create_inner(int which, int *ret_fd)
 	return 0;
 }
 
+static bool class_known(const struct mas_compiled *c, uint32_t key)
+{
+	for (size_t i = 0; i < c->n_classes; i++)
+		if (c->classes[i].key == key)
+			return true;
+	return false;
+}
+
+static bool agent_known(const struct mas_compiled *c, uint32_t id)
+{
+	for (size_t i = 0; i < c->n_agents; i++)
+		if (c->agents[i].agent_id == id)
+			return true;
+	return false;
+}
+
+/* Delete the buckets whose class or agent the policy in force no longer has. A class that
+ * comes back later starts full, as a new one does. Open-connection counts stay: their sockets
+ * give them back as they close. */
+static void prune_buckets(struct mas_enforcer *e, const struct mas_compiled *c)
+{
+	int fds[] = { bpf_map__fd(e->skel->maps.mas_buckets),
+		      bpf_map__fd(e->skel->maps.mas_byte_buckets) };
+
+	for (size_t m = 0; m < sizeof(fds) / sizeof(fds[0]); m++) {
+		struct mas_pair_key key, next, *prev = NULL;
+
+		while (bpf_map_get_next_key(fds[m], prev, &next) == 0) {
+			key = next;
+			if (!class_known(c, key.key) || !agent_known(c, key.agent_id)) {
+				if (bpf_map_delete_elem(fds[m], &key) == 0) {
+					prev = NULL; /* restart: the walk's position went */
+					continue;
+				}
+			}
+			prev = &key;
+		}
+	}
+}
+
 int enforcer_apply(struct mas_enforcer *e, const struct mas_compiled *c,
 		   const struct mas_enrolment *en, size_t n_en)
 {
-	int fds[INNER_MAX] = { -1, -1, -1, -1 };
+	int fds[INNER_MAX] = { -1, -1, -1, -1, -1 };
 	uint32_t zero = 0, idle = e->active_slot ^ 1;
 	struct mas_meta meta = c->meta;
 	int r = 0;
@@ -385,6 +437,10 @@ int enforcer_apply(struct mas_enforcer *e, const struct mas_compiled *c,
 			goto fail_errno;
 	for (size_t i = 0; i < c->n_v6; i++)
 		if (bpf_map_update_elem(fds[INNER_LPM6], &c->v6[i].key, &c->v6[i].val, BPF_ANY) < 0)
+			goto fail_errno;
+	for (size_t i = 0; i < c->n_classes; i++)
+		if (bpf_map_update_elem(fds[INNER_CLASSES], &c->classes[i].key, &c->classes[i],
+					BPF_ANY) < 0)
 			goto fail_errno;
 	for (size_t i = 0; i < n_en; i++) {
 		if (en[i].agent >= c->n_agents) {
@@ -424,6 +480,8 @@ int enforcer_apply(struct mas_enforcer *e, const struct mas_compiled *c,
 		close(e->agents_fd);
 	e->agents_fd = fds[INNER_AGENTS];
 	fds[INNER_AGENTS] = -1;
+	/* the old slot is out of use: buckets of classes and agents it alone knew can go */
+	prune_buckets(e, c);
 	goto out;
 fail_errno:
 	r = -errno;
@@ -529,6 +587,45 @@ int enforcer_stat(struct mas_enforcer *e, uint32_t stat, uint64_t *ret)
 		sum += vals[i];
 	free(vals);
 	*ret = sum;
+	return 0;
+}
+
+int enforcer_tokens(struct mas_enforcer *e, uint32_t agent_id, const struct mas_class *cls,
+		    bool bytes, uint64_t *ret)
+{
+	struct mas_pair_key k = { .agent_id = agent_id, .key = cls->key };
+	uint64_t cap =
+		bytes ? cls->burst_bytes * MAS_BYTE_SCALE : (uint64_t)cls->burst * MAS_REQ_SCALE;
+	uint64_t rate = bytes ? cls->bytes_per_second : cls->per_minute;
+	uint64_t scale = bytes ? MAS_BYTE_SCALE : MAS_REQ_SCALE;
+	struct mas_bucket b;
+	struct timespec ts;
+
+	if (bpf_map_lookup_elem(
+		    bpf_map__fd(bytes ? e->skel->maps.mas_byte_buckets : e->skel->maps.mas_buckets),
+		    &k, &b) < 0) {
+		if (errno != ENOENT)
+			return -errno;
+		*ret = bytes ? cls->burst_bytes : cls->burst; /* untouched: full */
+		return 0;
+	}
+	/* the kernel refills lazily: show what the next call would find (cost 0 takes nothing) */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	mas_bucket_take(&b.tokens, &b.last_ns,
+			(uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, rate, cap, 0);
+	*ret = b.tokens / scale;
+	return 0;
+}
+
+int enforcer_open_conns(struct mas_enforcer *e, uint32_t agent_id, uint32_t dest_key, uint64_t *ret)
+{
+	struct mas_pair_key k = { .agent_id = agent_id, .key = dest_key };
+	uint64_t n = 0;
+
+	if (bpf_map_lookup_elem(bpf_map__fd(e->skel->maps.mas_conns), &k, &n) < 0 &&
+	    errno != ENOENT)
+		return -errno;
+	*ret = n;
 	return 0;
 }
 

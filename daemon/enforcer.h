@@ -60,6 +60,14 @@ uint32_t enforcer_root_level(const struct mas_enforcer *e);
 int enforcer_counters(struct mas_enforcer *e, struct mas_counter **ret, size_t *ret_n);
 int enforcer_stat(struct mas_enforcer *e, uint32_t stat, uint64_t *ret);
 
+/* Whole tokens (requests, or bytes when bytes) left now in agent's bucket of class cls. */
+int enforcer_tokens(struct mas_enforcer *e, uint32_t agent_id, const struct mas_class *cls,
+		    bool bytes, uint64_t *ret);
+
+/* The sockets agent holds open to the destination with key dest_key. */
+int enforcer_open_conns(struct mas_enforcer *e, uint32_t agent_id, uint32_t dest_key,
+			uint64_t *ret);
+
 int enforcer_events_fd(const struct mas_enforcer *e);
 
 /* One flow since the last drain, summed over CPUs. */

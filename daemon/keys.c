@@ -1074,6 +1074,8 @@ static int sync_public(struct mas_keys *k)
 	DIR *d;
 	int r;
 
+	if (!k->run_root[0])
+		return 0; /* a keyring instance that delivers nothing (masd's audit key) */
 	r = path_join(dir, sizeof(dir), k->run_root, PUBLIC_DIR);
 	if (r < 0)
 		return r;
@@ -1385,6 +1387,7 @@ static int ring_create(struct mas_keys *k, struct key_ring *ring, uint64_t now,
 		goto out;
 	crash_point(k, "create:secret");
 
+	ring->v[ring->n_v++] = v; /* keys_material_get() finds it from the callback below */
 	if (state == KEYS_ACTIVE && k->before_activate) {
 		/* only when no version is active: a first key, or recovery */
 		struct keys_version_info ni;
@@ -1392,11 +1395,11 @@ static int ring_create(struct mas_keys *k, struct key_ring *ring, uint64_t now,
 		version_info(&v, &ni);
 		r = k->before_activate(k->before_activate_ud, ring->name, NULL, &ni);
 		if (r < 0) {
+			ring->n_v--;
 			wipe_file(path);
 			goto out;
 		}
 	}
-	ring->v[ring->n_v++] = v;
 	ring->next_seq++;
 	r = ring_commit(k, ring);
 	if (r < 0) {
@@ -1891,7 +1894,7 @@ int keys_open(const struct keys_options *o, uint64_t now, struct mas_keys **ret,
 	(void)now;
 	if (err)
 		err->msg[0] = '\0';
-	if (!o || !o->state_dir || !o->runtime_dir || (o->n_keys && !o->keys) ||
+	if (!o || !o->state_dir || (!o->runtime_dir && o->n_agents) || (o->n_keys && !o->keys) ||
 	    (o->n_agents && !o->agents))
 		return -EINVAL;
 	k = calloc(1, sizeof(*k));
@@ -1903,18 +1906,18 @@ int keys_open(const struct keys_options *o, uint64_t now, struct mas_keys **ret,
 	k->crash_ud = o->crash_userdata;
 	k->default_lead = o->lead_s ?: KEYS_DEFAULT_LEAD_S;
 	if (path_join(k->state_root, sizeof(k->state_root), o->state_dir, "keys") < 0 ||
-	    path_join(k->run_root, sizeof(k->run_root), o->runtime_dir, "keys") < 0) {
+	    (o->runtime_dir &&
+	     path_join(k->run_root, sizeof(k->run_root), o->runtime_dir, "keys") < 0)) {
 		r = -ENAMETOOLONG;
 		goto fail;
 	}
 	r = fileio_mkdir_p(k->state_root, 0700);
-	if (r < 0)
-		goto fail;
-	r = fileio_mkdir_p(k->run_root, 0711);
+	if (r == 0 && k->run_root[0])
+		r = fileio_mkdir_p(k->run_root, 0711);
 	if (r < 0)
 		goto fail;
 	/* traversable by agents (they need to reach their own directory), listable by root */
-	if (chmod(k->run_root, 0711) < 0 || chmod(k->state_root, 0700) < 0) {
+	if ((k->run_root[0] && chmod(k->run_root, 0711) < 0) || chmod(k->state_root, 0700) < 0) {
 		r = -errno;
 		goto fail;
 	}
@@ -1956,7 +1959,7 @@ int keys_open(const struct keys_options *o, uint64_t now, struct mas_keys **ret,
 			goto fail;
 	}
 	/* deliveries and unfinished audit records, after every ring is known */
-	r = remove_stale_agents(k);
+	r = k->run_root[0] ? remove_stale_agents(k) : 0;
 	if (r == 0)
 		r = sync_public(k);
 	if (r < 0)

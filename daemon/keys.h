@@ -41,8 +41,8 @@ struct keys_version_info;
 
 /* Called before a keyring's active version changes, so a user of the key (the audit writer) can
  * checkpoint and sign the announcement of new_v (its kid and, for Ed25519, its public key) with
- * the old key, which keys_material_get(k, name, old_v->kid, ...) still returns. old_v is NULL for
- * a first version. A negative return aborts that transition; it is retried after 60 s. Do not
+ * the old key, which keys_material_get(k, name, old_v->kid, ...) still returns, as it returns
+ * new_v's material by its kid. old_v is NULL for a first version. A negative return aborts that transition; it is retried after 60 s. Do not
  * call keys_tick/keys_rotate from it. */
 typedef int (*keys_before_activate_fn)(void *userdata, const char *key_name,
 				       const struct keys_version_info *old_v,
@@ -53,7 +53,8 @@ typedef void (*keys_crash_fn)(void *userdata, const char *step);
 
 struct keys_options {
 	const char *state_dir; /* masd's state dir; keys live in STATE/keys/NAME/ (0700 root) */
-	const char *runtime_dir; /* masd's runtime dir; delivery in RUNTIME/keys/AGENT/ */
+	const char *runtime_dir; /* masd's runtime dir; delivery in RUNTIME/keys/AGENT/; NULL:
+				  * nothing is delivered (no agents: masd's own audit key) */
 	const struct mas_key_conf *keys; /* the policy's keys plus masd's own (audit signing) */
 	size_t n_keys;
 	const struct mas_agent *agents; /* what deliver_to indexes */

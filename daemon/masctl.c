@@ -48,7 +48,8 @@ static void usage(FILE *f)
 		"  policy apply FILE      apply a policy atomically; prints the new generation\n"
 		"  policy show            the active policy and its generation\n"
 		"  status                 daemon, programs, policy generation, counters\n"
-		"  agents                 per agent: cgroup, state and counts per verdict\n"
+		"  agents                 per agent: cgroup, state, counts per verdict, and per\n"
+		"                         class the tokens left, per cap the open connections\n"
 		"  events [--follow]      recent decisions\n"
 		"  keys list              keyrings: active version, age, next rotation, overdue\n"
 		"  keys rotate NAME [--now] [--revoke]\n"
@@ -709,17 +710,102 @@ bad:
 	return EXIT_FAIL;
 }
 
+/* One row of the Limits reply. */
+struct limit_row {
+	char *agent, *kind, *name;
+	uint64_t now, max, bytes_now, bytes_max;
+};
+
+static void free_limits(struct limit_row *l, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(l[i].agent);
+		free(l[i].kind);
+		free(l[i].name);
+	}
+	free(l);
+}
+
+static int read_limits(sd_bus *b, struct limit_row **ret, size_t *ret_n)
+{
+	sd_bus_message *reply = NULL;
+	struct limit_row *l = NULL;
+	const char *agent, *kind, *name;
+	uint64_t now, max, bnow, bmax;
+	size_t n = 0;
+	int r = call(b, "Limits", &reply, NULL);
+
+	if (r != EXIT_OK)
+		return r;
+	if (sd_bus_message_enter_container(reply, 'a', "(ssstttt)") < 0) {
+		sd_bus_message_unref(reply);
+		return EXIT_FAIL;
+	}
+	while (sd_bus_message_read(reply, "(ssstttt)", &agent, &kind, &name, &now, &max, &bnow,
+				   &bmax) > 0) {
+		struct limit_row *nl = realloc(l, (n + 1) * sizeof(*l));
+
+		if (!nl) {
+			free_limits(l, n);
+			sd_bus_message_unref(reply);
+			return EXIT_FAIL;
+		}
+		l = nl;
+		l[n] = (struct limit_row){ strdup(agent), strdup(kind), strdup(name), now,
+					   max,		  bnow,		bmax };
+		n++;
+	}
+	sd_bus_message_unref(reply);
+	*ret = l;
+	*ret_n = n;
+	return EXIT_OK;
+}
+
+static void json_limits(struct json *j, const char *agent, const struct limit_row *l, size_t n)
+{
+	json_array(j, "classes");
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(l[i].agent, agent) || strcmp(l[i].kind, "class"))
+			continue;
+		json_object(j, NULL);
+		json_string(j, "class", l[i].name);
+		json_uint(j, "tokens", l[i].now);
+		json_uint(j, "burst", l[i].max);
+		if (l[i].bytes_max) {
+			json_uint(j, "bytes", l[i].bytes_now);
+			json_uint(j, "burst_bytes", l[i].bytes_max);
+		}
+		json_end(j);
+	}
+	json_end(j);
+	json_array(j, "caps");
+	for (size_t i = 0; i < n; i++) {
+		if (strcmp(l[i].agent, agent) || strcmp(l[i].kind, "cap"))
+			continue;
+		json_object(j, NULL);
+		json_string(j, "destination", l[i].name);
+		json_uint(j, "open", l[i].now);
+		json_uint(j, "max_connections", l[i].max);
+		json_end(j);
+	}
+	json_end(j);
+}
+
 static int cmd_agents(sd_bus *b)
 {
 	sd_bus_message *reply = NULL;
 	const char *name, *role, *mode, *state, *cg;
 	uint64_t allow, deny, would, rl, capped;
+	struct limit_row *lim = NULL;
+	size_t n_lim = 0;
 	int r = call(b, "Agents", &reply, NULL);
 	struct json j;
 
 	if (r != EXIT_OK)
 		return r;
-	if (sd_bus_message_enter_container(reply, 'a', "(sssssttttt)") < 0) {
+	if (read_limits(b, &lim, &n_lim) != EXIT_OK || /* */
+	    sd_bus_message_enter_container(reply, 'a', "(sssssttttt)") < 0) {
+		free_limits(lim, n_lim);
 		sd_bus_message_unref(reply);
 		return EXIT_FAIL;
 	}
@@ -745,6 +831,7 @@ static int cmd_agents(sd_bus *b)
 			json_uint(&j, "would_deny", would);
 			json_uint(&j, "rate_limited", rl);
 			json_uint(&j, "capped", capped);
+			json_limits(&j, name, lim, n_lim);
 			json_end(&j);
 		} else {
 			printf("%-16s %-8s %-8s %-12s %9llu %9llu %10llu %12llu %7llu  %s\n", name,
@@ -756,7 +843,24 @@ static int cmd_agents(sd_bus *b)
 	if (json) {
 		json_end(&j);
 		json_finish(&j);
+	} else if (n_lim) {
+		/* the limits: tokens left of each class's burst, open sockets against each cap */
+		printf("\n%-16s %-6s %-20s %12s %s\n", "AGENT", "LIMIT", "NAME", "NOW/MAX",
+		       "BYTES NOW/MAX");
+		for (size_t i = 0; i < n_lim; i++) {
+			char now[48], bytes[64] = "-";
+
+			snprintf(now, sizeof(now), "%llu/%llu", (unsigned long long)lim[i].now,
+				 (unsigned long long)lim[i].max);
+			if (lim[i].bytes_max)
+				snprintf(bytes, sizeof(bytes), "%llu/%llu",
+					 (unsigned long long)lim[i].bytes_now,
+					 (unsigned long long)lim[i].bytes_max);
+			printf("%-16s %-6s %-20s %12s %s\n", lim[i].agent, lim[i].kind, lim[i].name,
+			       now, bytes);
+		}
 	}
+	free_limits(lim, n_lim);
 	sd_bus_message_unref(reply);
 	return EXIT_OK;
 }

@@ -50,6 +50,8 @@ static void usage(FILE *f)
 		"  --metrics-file PATH  write Prometheus textfile metrics there every 5 s\n"
 		"  --journal-rate N     decision records per agent per second before the rest are\n"
 		"                       counted as suppressed (default 20)\n"
+		"  --audit-key-every D  rotate the audit signing key (the 'audit' keyring) this\n"
+		"                       often: 1d, 12h, 90m, 45s (default 1d)\n"
 		"  -v, --verbose        print every decision and record on stderr too\n"
 		"  -h, --help           this text\n\n"
 		"Runs in the foreground. SIGHUP re-reads the policy file; SIGTERM stops masd and\n"
@@ -138,6 +140,19 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 	return 0;
 }
 
+/* The programs wake masd for refusals and for full batches only (a wakeup inside every allowed
+ * connect would cost more than the decision): what waits below a batch is drained here. */
+#define DRAIN_USEC 100000
+
+static int on_drain(sd_event_source *s, uint64_t usec, void *userdata)
+{
+	struct loop *l = userdata;
+
+	ring_buffer__consume(l->rb);
+	sd_event_source_set_time(s, usec + DRAIN_USEC);
+	return 0;
+}
+
 static int on_hup(sd_event_source *s, const struct signalfd_siginfo *si, void *userdata)
 {
 	struct loop *l = userdata;
@@ -178,6 +193,7 @@ int main(int argc, char **argv)
 					      { "journal-rate", required_argument, NULL, 'J' },
 					      { "metrics-file", required_argument, NULL, 'm' },
 					      { "socket-group", required_argument, NULL, 'G' },
+					      { "audit-key-every", required_argument, NULL, 'A' },
 					      { "verbose", no_argument, NULL, 'v' },
 					      { "help", no_argument, NULL, 'h' },
 					      {} };
@@ -187,7 +203,7 @@ int main(int argc, char **argv)
 				    .bpffs_dir = "/sys/fs/bpf/masd" };
 	struct control_options co = { .mode = 0660, .gid = (gid_t)-1 };
 	struct loop l = { 0 };
-	sd_event_source *tick = NULL;
+	sd_event_source *tick = NULL, *drain = NULL;
 	char *sock = NULL;
 	struct mas_error err;
 	uint64_t now;
@@ -230,6 +246,19 @@ int main(int argc, char **argv)
 				return 2;
 			}
 			co.gid = g->gr_gid;
+			break;
+		}
+		case 'A': {
+			uint64_t s;
+
+			if (!policy_parse_duration(optarg, &s) || s > UINT32_MAX) {
+				fprintf(stderr,
+					"masd: --audit-key-every: a duration such as 1d, "
+					"12h, 90m or 45s, not '%s'\n",
+					optarg);
+				return 2;
+			}
+			o.audit_key_rotate_s = (uint32_t)s;
 			break;
 		}
 		case 'v':
@@ -296,6 +325,11 @@ int main(int argc, char **argv)
 					      on_tick, &l);
 		if (r >= 0)
 			r = sd_event_source_set_enabled(tick, SD_EVENT_ON);
+		if (r >= 0)
+			r = sd_event_add_time(l.ev, &drain, CLOCK_MONOTONIC, now + DRAIN_USEC, 0,
+					      on_drain, &l);
+		if (r >= 0)
+			r = sd_event_source_set_enabled(drain, SD_EVENT_ON);
 	}
 	if (r >= 0)
 		r = sd_event_add_time(l.ev, &l.resolve, CLOCK_REALTIME, 0, 0, on_resolve, &l);
@@ -348,6 +382,7 @@ out:
 	control_free(l.ctl);
 	sd_event_source_unref(tick);
 	sd_event_source_unref(l.resolve);
+	sd_event_source_unref(drain);
 	cgroup_watch_free(l.watch);
 	ring_buffer__free(l.rb);
 	sd_event_unref(l.ev);

@@ -469,6 +469,11 @@ static bool parse_duration(const char *s, uint64_t *ret)
 	return total >= 1;
 }
 
+bool policy_parse_duration(const char *s, uint64_t *ret)
+{
+	return s && parse_duration(s, ret);
+}
+
 static int get_duration(struct ctx *c, const yaml_node_t *n, uint64_t *ret)
 {
 	if (!is_text(n) || !parse_duration(scalar(n), ret))
@@ -1740,6 +1745,10 @@ static int parse_keys(struct ctx *c, const yaml_node_t *map)
 			return r;
 		if (policy_find_key(p, scalar(k)) >= 0)
 			return dup_key(c, k);
+		if (strcmp(scalar(k), MAS_AUDIT_KEY_NAME) == 0)
+			return fail(c, k,
+				    "another key name ('" MAS_AUDIT_KEY_NAME
+				    "' is masd's own audit signing key)");
 		r = dup_str(c, k, &kc->name);
 		if (r < 0)
 			return r;

@@ -145,6 +145,10 @@ enum mas_key_type {
 	MAS_KEY_ED25519,
 };
 
+/* The keyring of masd's own audit signing key (keys.c, run by audit.c on its own schedule): a
+ * policy key cannot take its name, which is also its directory under STATE/keys. */
+#define MAS_AUDIT_KEY_NAME "audit"
+
 struct mas_key_conf {
 	char *name;
 	enum mas_key_type type;
@@ -183,6 +187,9 @@ int policy_parse_file(const char *path, struct mas_policy **ret_policy, struct m
 int policy_parse_buffer(const char *buf, size_t len, const char *name,
 			struct mas_policy **ret_policy, struct mas_error *err);
 void policy_free(struct mas_policy *p);
+
+/* A duration as the policy writes one ("30d", "12h", "1d12h", "45s"): true and seconds (>= 1). */
+bool policy_parse_duration(const char *s, uint64_t *ret);
 
 /* Index lookups by name; -1 when absent. */
 int policy_find_destination(const struct mas_policy *p, const char *name);

@@ -15,32 +15,48 @@
 #include <systemd/sd-journal.h>
 
 #include "audit.h"
+#include "audit_key.h"
+#include "keys.h"
 #include "../lib/audit_tamper.h"
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: audit_writer --state-dir DIR [--records N] [--ckpt-records N]\n"
-			"         [--ckpt-seconds T] [--rotate-every K] [--keep-retired FILE]\n"
-			"         [--interval-ms M] [--crash] [--drain-seconds S]\n"
-			"       audit_writer --inject EXPORT --seq S\n");
+	fprintf(stderr,
+		"usage: audit_writer --state-dir DIR [--records N] [--ckpt-records N]\n"
+		"         [--ckpt-seconds T] [--rotate-every K] [--keep-retired FILE]\n"
+		"         [--interval-ms M] [--crash] [--crash-at STEP[#N]] [--drain-seconds S]\n"
+		"       audit_writer --inject EXPORT --seq S\n");
 	return 2;
 }
 
-static int copy_file(const char *from, const char *to)
+/* The signing key in force, as a thief of the "audit" keyring would hold it, for re-signing. */
+static int save_active_key(struct mas_audit *a, const char *to)
 {
-	char buf[4096];
-	FILE *a = fopen(from, "re"), *b = a ? fopen(to, "we") : NULL;
-	size_t n;
+	struct keys_material m;
+	struct audit_key *k = NULL;
+	int r;
 
-	if (!a || !b) {
-		if (a)
-			fclose(a);
-		return -errno;
-	}
-	while ((n = fread(buf, 1, sizeof(buf), a)) > 0)
-		fwrite(buf, 1, n, b);
-	fclose(a);
-	return fclose(b) == 0 ? 0 : -errno;
+	r = keys_material_get(audit_keys(a), MAS_AUDIT_KEY_NAME, NULL, &m);
+	if (r == 0)
+		r = audit_key_from_seed(m.bytes, &k);
+	keys_material_clear(&m);
+	if (r == 0)
+		r = audit_key_save(k, to);
+	audit_key_free(k);
+	if (r < 0)
+		fprintf(stderr, "audit_writer: keep retired key: %s\n", strerror(-r));
+	return r;
+}
+
+/* --crash-at STEP[#N]: die like kill -9 the Nth time (default 1) the writer or its keyring
+ * passes STEP, a point of a key change. */
+static char crash_at[64];
+static int crash_nth = 1;
+
+static void crash_hook(void *userdata, const char *step)
+{
+	if (strcmp(step, crash_at) == 0 && --crash_nth == 0)
+		_exit(0);
 }
 
 static int inject(const char *file, unsigned long long seq)
@@ -99,6 +115,7 @@ int main(int argc, char **argv)
 		{ "keep-retired", required_argument, NULL, 'K' },
 		{ "interval-ms", required_argument, NULL, 'i' },
 		{ "crash", no_argument, NULL, 'x' },
+		{ "crash-at", required_argument, NULL, 'X' },
 		{ "drain-seconds", required_argument, NULL, 'd' },
 		{ "inject", required_argument, NULL, 'I' },
 		{ "seq", required_argument, NULL, 'S' },
@@ -110,7 +127,6 @@ int main(int argc, char **argv)
 	unsigned long long seq = 0, max_spooled = 0;
 	bool crash = false;
 	struct mas_audit *a = NULL;
-	char keypath[4096];
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -139,6 +155,18 @@ int main(int argc, char **argv)
 		case 'x':
 			crash = true;
 			break;
+		case 'X': {
+			char *hash;
+
+			snprintf(crash_at, sizeof(crash_at), "%s", optarg);
+			hash = strchr(crash_at, '#');
+			if (hash) {
+				*hash = 0;
+				crash_nth = atoi(hash + 1);
+			}
+			o.crash = crash_hook;
+			break;
+		}
 		case 'd':
 			drain = strtoul(optarg, NULL, 10);
 			break;
@@ -161,7 +189,6 @@ int main(int argc, char **argv)
 		fprintf(stderr, "audit_writer: open: %s\n", strerror(-r));
 		return 1;
 	}
-	snprintf(keypath, sizeof(keypath), "%s/audit/key", o.state_dir);
 	for (unsigned long i = 0; i < records; i++) {
 		char msg[80], n[24];
 		struct audit_field f[] = { { "MAS_AGENT", "copywriter" },
@@ -177,7 +204,7 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		if (rotate_every && (i + 1) % rotate_every == 0) {
-			if (keep && access(keep, F_OK) != 0 && copy_file(keypath, keep) < 0)
+			if (keep && access(keep, F_OK) != 0 && save_active_key(a, keep) < 0)
 				return 1;
 			r = audit_rotate_key(a);
 			if (r < 0) {

@@ -60,4 +60,9 @@ mas_kill9
 mas_start --policy "$T/policy.yaml" --socket-mode 0666 || exit 1
 kid3=$("$MASCTL" --json keys list | jq -r '.. | objects | select(.name? == "jwt") | .active_kid' | head -1)
 check "a restarted masd carries the same active version ($kid3)" [ "$kid3" = "$kid2" ]
+check "keys list shows the audit signing keyring beside the policy's" \
+	[ "$("$MASCTL" --json keys list | jq -r '[.keys[].name] | sort | join(",")')" = audit,jwt ]
+sed 's/^  jwt:/  audit:/' "$T/policy.yaml" >"$T/audit-name.yaml"
+out=$("$MASCTL" policy apply "$T/audit-name.yaml" 2>&1)
+check "a policy key named 'audit' is refused ($out)" grep -q "audit signing key" <<<"$out"
 mas_done

@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -17,6 +19,7 @@
 #include "audit_key.h"
 #include "audit_record.h"
 #include "audit_verify.h"
+#include "keys.h"
 #include "../lib/audit_tamper.h"
 
 #define T0 1700000000000000ULL
@@ -26,6 +29,11 @@ static uint64_t fake_now = T0;
 static struct tlog captured;
 static bool sink_down;
 static char state_dir[256];
+/* A kill -9 inside a key change: the Nth time the writer or its keyring passes crash_step, the
+ * records so far go to crash_file and the process ends on the spot. */
+static const char *crash_step;
+static int crash_nth;
+static char crash_file[300];
 
 static uint64_t fake_clock(void *ud)
 {
@@ -74,6 +82,18 @@ static void rm_state(void)
 	}
 }
 
+static void crash_hook(void *ud, const char *step)
+{
+	FILE *f;
+
+	if (!crash_step || strcmp(step, crash_step) != 0 || --crash_nth > 0)
+		return;
+	f = fopen(crash_file, "we");
+	if (!f || tlog_write(f, &captured) < 0 || fclose(f) != 0)
+		_exit(3);
+	_exit(0);
+}
+
 static int setup(void **s)
 {
 	snprintf(state_dir, sizeof(state_dir), "/tmp/test_audit.XXXXXX");
@@ -100,6 +120,7 @@ static struct mas_audit *open_writer(uint32_t n_ckpt)
 		.checkpoint_seconds = 5,
 		.sink = fake_sink,
 		.clock_usec = fake_clock,
+		.crash = crash_hook,
 	};
 	struct mas_audit *a = NULL;
 
@@ -375,17 +396,28 @@ static void test_export_garbage(void **s)
 
 /* ---- writer and verifier ---- */
 
+/* The signing key in force, as a thief of the "audit" keyring's active version would hold it. */
+static struct audit_key *active_key(struct mas_audit *a)
+{
+	struct keys_material m;
+	struct audit_key *k = NULL;
+
+	assert_int_equal(keys_material_get(audit_keys(a), MAS_AUDIT_KEY_NAME, NULL, &m), 0);
+	assert_int_equal(m.len, 32);
+	assert_int_equal(audit_key_from_seed(m.bytes, &k), 0);
+	keys_material_clear(&m);
+	return k;
+}
+
 /* A chain with every kind of record: start, events, count checkpoints, a key change, a clean
  * shutdown, a restart, a second key change, a shutdown. Returns the retired first key. */
 static struct audit_key *write_corpus(uint64_t *ret_kc1)
 {
 	struct audit_key *retired = NULL;
 	struct mas_audit *a = open_writer(8);
-	char path[300];
 
 	emit_n(a, 20);
-	snprintf(path, sizeof(path), "%s/audit/key", state_dir);
-	assert_int_equal(audit_key_load(path, &retired), 0);
+	retired = active_key(a);
 	assert_int_equal(audit_rotate_key(a), 0);
 	*ret_kc1 = audit_next_seq(a) - 1;
 	emit_n(a, 12);
@@ -590,6 +622,7 @@ static void test_lost_state(void **s)
 	uint8_t old[32];
 	struct audit_report *r;
 	char cmd[300];
+	size_t i;
 
 	emit_n(a, 5);
 	audit_close(a);
@@ -599,9 +632,14 @@ static void test_lost_state(void **s)
 	a = open_writer(4);
 	emit_n(a, 2);
 	audit_close(a);
-	/* the new chain says so loudly */
-	assert_string_equal(trec_get(&captured.r[captured.n - 4], "MAS_REASON"), "state-lost");
-	assert_string_equal(trec_get(&captured.r[captured.n - 4], "PRIORITY"), "2");
+	/* the new chain says so loudly (its first record: seq 0 again) */
+	for (i = captured.n; i-- > 0;)
+		if (trec_get(&captured.r[i], "MAS_SEQ") &&
+		    strcmp(trec_get(&captured.r[i], "MAS_SEQ"), "0") == 0)
+			break;
+	assert_true(i > 0);
+	assert_string_equal(trec_get(&captured.r[i], "MAS_REASON"), "state-lost");
+	assert_string_equal(trec_get(&captured.r[i], "PRIORITY"), "2");
 	/* with the new pinned key, the old chain is foreign; either way it is reported */
 	r = verify(&captured);
 	assert_true(r->tampered);
@@ -630,6 +668,135 @@ static void test_crash_in_key_change(void **s)
 	emit_n(a, 2);
 	audit_close(a);
 	expect_clean(&captured);
+}
+
+/* kill -9 at each step of a key change, the keyring's steps included: the next start either
+ * drops the change or completes it, the old key ends up erased either way, and the journal
+ * verifies clean through the crash, the restart and another key change. */
+static void test_crash_at_each_key_change_step(void **s)
+{
+	static const struct {
+		const char *step;
+		int nth;
+	} points[] = {
+		{ "create:secret", 1 }, /* the next version's secret written, not committed */
+		{ "create:state", 1 }, /* committed as pending */
+		{ "flush:audited", 1 }, /* its records marked */
+		{ "audit:checkpoint", 1 }, /* the key-change checkpoint written */
+		{ "audit:history", 1 }, /* the certificate committed: the change must complete */
+		{ "audit:record", 1 }, /* the key-change record written */
+		{ "audit:switched", 1 }, /* the next key signs */
+		{ "promote:state", 1 }, /* the keyring committed the activation */
+		{ "flush:audited", 2 }, /* its records marked */
+		{ "destroy:state", 1 }, /* the old version committed as destroyed */
+		{ "flush:wiped", 1 }, /* its secret wiped */
+	};
+
+	for (size_t p = 0; p < sizeof(points) / sizeof(points[0]); p++) {
+		struct keys_version_info *vs = NULL;
+		struct mas_audit *a;
+		struct tlog l = { 0 };
+		size_t n = 0, live = 0;
+		int status = 0;
+		pid_t pid;
+		FILE *f;
+
+		rm_state();
+		assert_int_equal(mkdir(state_dir, 0700), 0);
+		tlog_free(&captured);
+		a = open_writer(4);
+		emit_n(a, 5);
+		audit_close(a);
+		snprintf(crash_file, sizeof(crash_file), "%s.crash", state_dir);
+		pid = fork();
+		assert_true(pid >= 0);
+		if (pid == 0) {
+			crash_step = points[p].step;
+			crash_nth = points[p].nth;
+			a = open_writer(4);
+			emit_n(a, 3);
+			(void)audit_rotate_key(a);
+			_exit(2); /* the step was never reached */
+		}
+		assert_int_equal(waitpid(pid, &status, 0), pid);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			fail_msg("crash at %s #%d: child status %d", points[p].step, points[p].nth,
+				 status);
+		f = fopen(crash_file, "re");
+		assert_non_null(f);
+		assert_int_equal(audit_export_parse(f, tlog_parse_cb, &l, NULL), 0);
+		fclose(f);
+		unlink(crash_file);
+		tlog_free(&captured);
+		captured = l;
+		/* Without a journal to read back, the next start cannot find the records the crashed
+		 * run wrote after its last state save: here they died in journald's socket. (With a
+		 * real journald, test_audit_journal.sh kills at the same steps and keeps them.) */
+		{
+			char path[300], *buf = NULL, *v;
+			unsigned long long seq;
+
+			snprintf(path, sizeof(path), "%s/audit/state", state_dir);
+			f = fopen(path, "re");
+			assert_non_null(f);
+			assert_true(getdelim(&buf, &n, 0, f) > 0);
+			fclose(f);
+			v = strstr(buf, "\nseq=");
+			assert_non_null(v);
+			seq = strtoull(v + 5, NULL, 10);
+			free(buf);
+			n = 0;
+			while (captured.n > 0 &&
+			       strtoull(trec_get(&captured.r[captured.n - 1], "MAS_SEQ"), NULL,
+					10) >= seq)
+				tlog_remove(&captured, captured.n - 1);
+		}
+		fake_now += 2000000;
+
+		a = open_writer(4);
+		emit_n(a, 2);
+		assert_int_equal(audit_rotate_key(a), 0);
+		emit_n(a, 2);
+		assert_int_equal(keys_versions(audit_keys(a), MAS_AUDIT_KEY_NAME, &vs, &n), 0);
+		for (size_t i = 0; i < n; i++)
+			live += vs[i].state != KEYS_DESTROYED;
+		free(vs);
+		audit_close(a);
+		if (live != 1)
+			fail_msg("crash at %s #%d: %zu live audit key versions", points[p].step,
+				 points[p].nth, live);
+		print_message("crash at %s #%d\n", points[p].step, points[p].nth);
+		expect_clean(&captured);
+	}
+}
+
+/* A state dir from before the key moved onto the keyring: the key in audit/key, no keyring. The
+ * old key certifies the keyring's first version (a key change in the chain), then is erased. */
+static void test_legacy_key_file(void **s)
+{
+	struct mas_audit *a = open_writer(4);
+	struct audit_key *k;
+	struct audit_report *r;
+	char path[300], cmd[700];
+
+	emit_n(a, 5);
+	k = active_key(a);
+	audit_close(a);
+	snprintf(path, sizeof(path), "%s/audit/key", state_dir);
+	assert_int_equal(audit_key_save(k, path), 0);
+	audit_key_free(k);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s/keys'", state_dir);
+	assert_int_equal(system(cmd), 0);
+
+	a = open_writer(4);
+	emit_n(a, 3);
+	audit_close(a);
+	assert_int_equal(access(path, F_OK), -1);
+	expect_clean(&captured);
+	r = verify(&captured);
+	assert_int_equal(r->key_changes, 1);
+	assert_int_equal(r->runs, 2);
+	audit_report_free(r);
 }
 
 static void test_emit_rejects(void **s)
@@ -706,6 +873,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_spool_across_restart, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lost_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_in_key_change, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_crash_at_each_key_change_step, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_legacy_key_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_emit_rejects, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_unchained_injection, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_wrong_pinned_key, setup, teardown),

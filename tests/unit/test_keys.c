@@ -979,6 +979,37 @@ static void test_malformed_state_refused(void **state)
 	}
 }
 
+/* masd's audit key: an instance without a runtime dir delivers nothing and needs no agents; a
+ * deliver_to there is refused. */
+static void test_undelivered_instance(void **state)
+{
+	struct fx *x = *state;
+	struct keys_version_info *v = NULL;
+	struct mas_error err = { 0 };
+	struct mas_keys *k = NULL;
+	size_t n = 0;
+
+	x->conf[0].name = "audit";
+	x->conf[0].type = MAS_KEY_ED25519;
+	x->conf[0].rotate_every_s = DAY;
+	x->conf[0].keep_previous_for_s = 0;
+	x->o.runtime_dir = NULL;
+	x->o.n_agents = 0;
+	x->o.n_keys = 1;
+	assert_int_equal(keys_open(&x->o, T0, &k, &err), -EINVAL); /* deliver_to, no agents */
+	x->conf[0].n_deliver_to = 0;
+	x->n_conf = 1;
+	fx_open(x, T0);
+	assert_int_equal(keys_tick(x->k, T0), 1);
+	assert_int_equal(keys_tick(x->k, T0 + DAY), 3); /* create, activate (no lead), destroy */
+	versions(x, "audit", &v, &n);
+	assert_int_equal(n, 1);
+	assert_int_equal(v[0].state, KEYS_ACTIVE);
+	assert_true(v[0].has_public);
+	free(v);
+	assert_int_equal(access(x->run, F_OK), -1); /* nothing under a runtime dir */
+}
+
 static void test_bad_config_refused(void **state)
 {
 	struct fx *x = *state;
@@ -1023,6 +1054,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ed25519_delivery_pem, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reconcile_leftovers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_state_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_undelivered_instance, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_config_refused, setup, teardown),
 	};
 
