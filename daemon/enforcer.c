@@ -28,6 +28,9 @@
 
 enum { INNER_META, INNER_AGENTS, INNER_LPM4, INNER_LPM6, INNER_CLASSES, INNER_MAX };
 
+/* one per entry of link_names */
+#define MAS_LINKS 8
+
 struct mas_enforcer {
 	struct masd *skel;
 	char *bpffs_dir;
@@ -42,13 +45,14 @@ struct mas_enforcer {
 	bool lsm; /* the BPF LSM program is loaded (the kernel offers BPF_PROG_TYPE_LSM) */
 	/* held while masd runs, so a pin removed behind its back detaches nothing and can be
 	 * pinned again from here (enforcer_check_pins) */
-	struct bpf_link *links[6];
+	struct bpf_link *links[MAS_LINKS];
 };
 
 static const char *const link_names[] = { "link_connect4",     "link_connect6",
 					  "link_sendmsg4",     "link_sendmsg6",
 					  "link_sock_create",  "link_lsm_socket",
 					  "link_sock_release", "link_egress" };
+_Static_assert(sizeof(link_names) / sizeof(link_names[0]) == MAS_LINKS, "one held link per name");
 
 static struct bpf_program *prog_at(struct mas_enforcer *e, size_t i)
 {
