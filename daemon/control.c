@@ -446,7 +446,7 @@ static int method_limits(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	bool *seen = NULL;
 	int r;
 
-	if ((r = check_access(c, CONTROL_READ, "Limits", error)) < 0)
+	if ((r = check_access(c, CONTROL_SELF, "Limits", error)) < 0)
 		return r;
 	if (p && !(seen = calloc(p->n_rate_limits + 1, sizeof(*seen))))
 		return -ENOMEM;
@@ -456,6 +456,9 @@ static int method_limits(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	for (size_t a = 0; r >= 0 && a < na; a++) {
 		uint32_t id = d->compiled->agents[a].agent_id;
 
+		/* an agent's own user sees its own agent's limits and nothing else */
+		if (c->access == CONTROL_SELF && !control_agent_is_uid(p, a, c->cred.uid))
+			continue;
 		memset(seen, 0, (p->n_rate_limits + 1) * sizeof(*seen));
 		for (size_t i = 0; r >= 0 && i < p->n_destinations; i++) {
 			const struct mas_destination *dst = &p->destinations[i];

@@ -5,7 +5,7 @@
 . "$(dirname "$0")/../lib/masd.sh"
 mas_setup
 
-# fast test rates: "fast" refills 10 a second, "slow" one per 10 s
+# fast test rates: "fast" refills 10 a second, "slow" and "slowudp" one per 10 s
 cat >"$T/policy.yaml" <<'YAML'
 version: 1
 destinations:
@@ -18,7 +18,7 @@ destinations:
     cidrs: [127.0.40.4/32]
     ports: [7000]
     protocols: [udp]
-    class: fast
+    class: slowudp
   auth:
     cidrs: [127.0.40.2/32]
     ports: [7001]
@@ -38,6 +38,7 @@ agents:
 rate_limits:
   fast: { requests_per_minute: 600, burst_size: 5 }
   slow: { requests_per_minute: 6, burst_size: 3 }
+  slowudp: { requests_per_minute: 6, burst_size: 3 }
 YAML
 for x in a b c d u; do mas_cgroup mas-agent@$x.service; done
 A=mas-agent@a.service
@@ -70,6 +71,9 @@ left=$("$MASCTL" --json agents | jq '.[] | select(.agent == "a") | .classes[] | 
 check "masctl agents shows the token taken ($left of 5 left)" [ "$left" -ge 4 -a "$left" -le 5 ]
 out=$(probe_in "$A" loop udp 127.0.40.1 7000 10)
 check "a UDP connect takes one token each ($out)" [ "${out#allowed=}" != "$out" ] && echo "# $out"
+out=$(probe_in "$A" loop udp 127.0.40.4 7000 5)
+check "a slow UDP class admits its burst of 3 connects ($out)" \
+	[ "$out" = "allowed=3 denied=0 other=0 limited=2" ]
 out=$(probe_in "$A" sendto 127.0.40.4 7000)
 check "an empty bucket refuses a new socket's first datagram ($out)" [ "$out" = "rate-limited EAGAIN" ]
 
