@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Fault: the policy file replaced while masd reloads it (SIGHUP, systemctl reload). Replaced by
 # rename (what editors and config tools do) or rewritten in place in two halves: every reload
-# applies version A or version B whole, never a torn mix, or keeps the policy in force.
+# applies version A or version B whole, never a torn mix, or keeps the policy in force (a file
+# that never holds still for 100 ms is not read).
 . "$(dirname "$0")/../lib/masd.sh"
 mas_setup
 
@@ -46,7 +47,9 @@ echo "# replaced by rename"
 (
 	while [ ! -e "$T/stop1" ]; do
 		cp "$T/A.yaml" "$T/.p.tmp" && mv "$T/.p.tmp" "$T/policy.yaml"
+		sleep 0.$((RANDOM % 3))$((RANDOM % 10))
 		cp "$T/B.yaml" "$T/.p.tmp" && mv "$T/.p.tmp" "$T/policy.yaml"
+		sleep 0.$((RANDOM % 3))$((RANDOM % 10))
 	done
 ) &
 w=$!
