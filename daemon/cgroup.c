@@ -77,23 +77,59 @@ int cgroup_level(const char *mount, const char *path, uint32_t *ret_level)
 	return 0;
 }
 
-/* Breadth-first search for a directory named name below root. */
-int cgroup_find_unit(const char *root, const char *unit, char **ret_path)
+/* Which of the sorted names equal name: the first index, or n when none does. */
+static size_t find_name(const char *const *sorted, size_t n, const char *name)
+{
+	size_t lo = 0, hi = n;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (strcmp(sorted[mid], name) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < n && !strcmp(sorted[lo], name) ? lo : n;
+}
+
+static int cmp_index(const void *x, const void *y, void *names)
+{
+	const char *const *u = names;
+
+	return strcmp(u[*(const size_t *)x], u[*(const size_t *)y]);
+}
+
+/* One breadth-first walk below root for all the units at once: an apply with a thousand agents
+ * reads the tree once, not a thousand times. The first match in walk order wins, as a walk per
+ * unit would find it. */
+int cgroup_find_units(const char *root, const char *const *units, size_t n, char **ret_paths)
 {
 	char **queue = NULL;
-	size_t head = 0, tail = 0, cap = 0;
-	int *depth = NULL, r = -ENOENT;
+	const char **sorted = NULL;
+	size_t head = 0, tail = 0, cap = 64, *order = NULL, left = n;
+	int *depth = NULL, r = 0;
 
-	queue = malloc(sizeof(*queue) * 64);
-	depth = malloc(sizeof(*depth) * 64);
-	if (!queue || !depth) {
+	for (size_t i = 0; i < n; i++)
+		ret_paths[i] = NULL;
+	if (n == 0)
+		return 0;
+	queue = malloc(sizeof(*queue) * cap);
+	depth = malloc(sizeof(*depth) * cap);
+	order = malloc(sizeof(*order) * n);
+	sorted = malloc(sizeof(*sorted) * n);
+	if (!queue || !depth || !order || !sorted) {
 		r = -ENOMEM;
 		goto out;
 	}
-	cap = 64;
+	for (size_t i = 0; i < n; i++)
+		order[i] = i;
+	qsort_r(order, n, sizeof(*order), cmp_index, (void *)units);
+	for (size_t i = 0; i < n; i++)
+		sorted[i] = units[order[i]];
 	queue[tail] = strdup(root);
 	depth[tail++] = 0;
-	while (head < tail) {
+	while (head < tail && left > 0) {
 		char *dir = queue[head];
 		int dep = depth[head++];
 		DIR *d;
@@ -110,6 +146,7 @@ int cgroup_find_unit(const char *root, const char *unit, char **ret_path)
 			continue; /* went away meanwhile */
 		while ((de = readdir(d))) {
 			char *sub;
+			size_t k;
 
 			if (de->d_type != DT_DIR || de->d_name[0] == '.')
 				continue;
@@ -118,11 +155,19 @@ int cgroup_find_unit(const char *root, const char *unit, char **ret_path)
 				r = -ENOMEM;
 				goto out;
 			}
-			if (!strcmp(de->d_name, unit)) {
-				closedir(d);
-				*ret_path = sub;
-				r = 0;
-				goto out;
+			/* every unit of that name (two agents may name one unit) */
+			for (k = find_name(sorted, n, de->d_name);
+			     k < n && !strcmp(sorted[k], de->d_name); k++) {
+				if (ret_paths[order[k]])
+					continue;
+				ret_paths[order[k]] = strdup(sub);
+				if (!ret_paths[order[k]]) {
+					free(sub);
+					closedir(d);
+					r = -ENOMEM;
+					goto out;
+				}
+				left--;
 			}
 			if (tail == cap) {
 				char **nq = realloc(queue, sizeof(*queue) * cap * 2);
@@ -146,11 +191,31 @@ int cgroup_find_unit(const char *root, const char *unit, char **ret_path)
 		closedir(d);
 	}
 out:
+	if (r < 0)
+		for (size_t i = 0; i < n; i++) {
+			free(ret_paths[i]);
+			ret_paths[i] = NULL;
+		}
 	for (size_t i = 0; i < tail; i++)
 		free(queue[i]);
 	free(queue);
 	free(depth);
+	free(order);
+	free(sorted);
 	return r;
+}
+
+int cgroup_find_unit(const char *root, const char *unit, char **ret_path)
+{
+	char *path;
+	int r = cgroup_find_units(root, &unit, 1, &path);
+
+	if (r < 0)
+		return r;
+	if (!path)
+		return -ENOENT;
+	*ret_path = path;
+	return 0;
 }
 
 struct cgroup_watch {

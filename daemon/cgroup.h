@@ -19,6 +19,10 @@ int cgroup_level(const char *mount, const char *path, uint32_t *ret_level);
  * A slice "a-b.slice" is also found under "a.slice". Returns 0, -ENOENT, or another error. */
 int cgroup_find_unit(const char *root, const char *unit, char **ret_path);
 
+/* The same for n units in one walk: ret_paths[i] is unit i's directory (the caller frees it)
+ * or NULL when not found. Returns 0 or a negative errno (then every ret_paths[i] is NULL). */
+int cgroup_find_units(const char *root, const char *const *units, size_t n, char **ret_paths);
+
 /* Watches root and every directory below it; cgroup_watch_read() drains the inotify fd and
  * returns > 0 when a cgroup appeared or went since the last call. */
 struct cgroup_watch;

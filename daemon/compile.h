@@ -26,6 +26,7 @@ struct mas_lpm6_entry {
 	struct mas_prefix_val val;
 };
 
+/* masd frees v4 and v6 (keeping their counts) once the kernel holds them. */
 struct mas_compiled {
 	struct mas_lpm4_entry *v4;
 	size_t n_v4;

@@ -260,6 +260,8 @@ static int method_status(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 	if ((r = check_access(c, CONTROL_READ, "Status", error)) < 0)
 		return r;
+	if (d->drain_events) /* what the kernel decided before the call, not up to 20 ms later */
+		d->drain_events(d->drain_userdata);
 	if ((r = daemon_agent_counts(d, &counts)) < 0)
 		return r;
 	for (size_t a = 0; a <= na; a++)
@@ -513,6 +515,8 @@ static int method_events(sd_bus_message *m, void *userdata, sd_bus_error *error)
 
 	if ((r = check_access(c, CONTROL_READ, "Events", error)) < 0)
 		return r;
+	if (d->drain_events) /* what the kernel decided before the call, not up to 20 ms later */
+		d->drain_events(d->drain_userdata);
 	if ((r = sd_bus_message_read(m, "tu", &since, &max)) < 0)
 		return r;
 	if (max == 0 || max > EVENTS_MAX_REPLY)

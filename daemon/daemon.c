@@ -3,6 +3,7 @@
  * cgroups come and go, and every change is an audit record. */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -227,8 +228,10 @@ static void save_resolver(struct mas_daemon *d)
 		       "cannot save the resolver state in %s: %s", path, strerror(-r));
 }
 
-/* Where an agent's cgroup is, and whether it exists below the enforcement root. */
-static void locate_agent(struct mas_daemon *d, const struct mas_agent *a, struct agent_state *st)
+/* Where an agent's cgroup is, and whether it exists below the enforcement root; unit_path is
+ * where the unit's cgroup was found (taken over), NULL if it was not. */
+static void locate_agent(struct mas_daemon *d, const struct mas_agent *a, char *unit_path,
+			 struct agent_state *st)
 {
 	char *path = NULL;
 	uint32_t lvl;
@@ -238,8 +241,9 @@ static void locate_agent(struct mas_daemon *d, const struct mas_agent *a, struct
 	st->cgroup_id = 0;
 	st->status = AGENT_WAITING;
 	if (a->unit) {
-		if (cgroup_find_unit(d->cgroup_root, a->unit, &path) < 0)
+		if (!unit_path)
 			return;
+		path = unit_path;
 	} else if (asprintf(&path, "%s/%s", d->cgroup_mount, a->cgroup) < 0) {
 		return;
 	}
@@ -248,11 +252,36 @@ static void locate_agent(struct mas_daemon *d, const struct mas_agent *a, struct
 		st->cgroup_id = 0;
 		return;
 	}
-	if (cgroup_level(d->cgroup_root, path, &lvl) < 0 || lvl == 0) {
+	/* a unit was found by walking below the root, so it is below it: no realpath() needed */
+	if (!a->unit && (cgroup_level(d->cgroup_root, path, &lvl) < 0 || lvl == 0)) {
 		st->status = AGENT_OUTSIDE;
 		return;
 	}
 	st->status = AGENT_ENROLLED;
+}
+
+/* Every agent of p located with one walk of the cgroup tree. st[i] must be zeroed or valid. */
+static int locate_agents(struct mas_daemon *d, const struct mas_policy *p, struct agent_state *st)
+{
+	const char **units = calloc(p->n_agents ? p->n_agents : 1, sizeof(*units));
+	char **paths = calloc(p->n_agents ? p->n_agents : 1, sizeof(*paths));
+	size_t n = 0;
+	int r = -ENOMEM;
+
+	if (!units || !paths)
+		goto out;
+	for (size_t a = 0; a < p->n_agents; a++)
+		if (p->agents[a].unit)
+			units[n++] = p->agents[a].unit;
+	if ((r = cgroup_find_units(d->cgroup_root, units, n, paths)) < 0)
+		goto out;
+	n = 0;
+	for (size_t a = 0; a < p->n_agents; a++)
+		locate_agent(d, &p->agents[a], p->agents[a].unit ? paths[n++] : NULL, &st[a]);
+out:
+	free(units);
+	free(paths);
+	return r;
 }
 
 static void free_agents(struct agent_state *s, size_t n)
@@ -394,8 +423,9 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 	}
 	memcpy(ntext, text, len);
 	ntext[len] = '\0';
+	if ((r = locate_agents(d, p, st)) < 0)
+		goto out;
 	for (size_t a = 0; a < p->n_agents; a++) {
-		locate_agent(d, &p->agents[a], &st[a]);
 		if (st[a].status == AGENT_ENROLLED)
 			en[n_en++] =
 				(struct mas_enrolment){ .cgroup_id = st[a].cgroup_id, .agent = a };
@@ -423,6 +453,11 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 	compile_free(d->compiled);
 	free(d->policy_text);
 	free(d->policy_name);
+	/* the kernel holds the prefixes now; the rest of c stays for enrolment and counters */
+	free(c->v4);
+	free(c->v6);
+	c->v4 = NULL;
+	c->v6 = NULL;
 	d->policy = p;
 	d->compiled = c;
 	d->agents = st;
@@ -446,18 +481,26 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 
 	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)generation);
 	{
-		char na[16], ne[16], n4[16], n6[16];
+		char na[16], ne[16], n4[16], n6[16], tu[24], tw[24], tf[24], tl[24];
+		struct enforcer_timing et = enforcer_last_timing(d->enf);
+		/* where the apply spent its time, request to flipped maps (docs/performance.md) */
 		const struct audit_field f[] = {
-			{ "MAS_GENERATION", gen }, { "MAS_POLICY_FILE", d->policy_name },
-			{ "MAS_AGENTS", na },	   { "MAS_ENROLLED", ne },
-			{ "MAS_PREFIXES4", n4 },   { "MAS_PREFIXES6", n6 },
+			{ "MAS_GENERATION", gen },     { "MAS_POLICY_FILE", d->policy_name },
+			{ "MAS_AGENTS", na },	       { "MAS_ENROLLED", ne },
+			{ "MAS_PREFIXES4", n4 },       { "MAS_PREFIXES6", n6 },
+			{ "MAS_APPLY_USEC", tu },      { "MAS_APPLY_WAIT_USEC", tw },
+			{ "MAS_APPLY_FILL_USEC", tf }, { "MAS_APPLY_FLIP_USEC", tl },
 		};
 
 		snprintf(na, sizeof(na), "%zu", d->policy->n_agents);
 		snprintf(ne, sizeof(ne), "%zu", n_en);
 		snprintf(n4, sizeof(n4), "%zu", d->compiled->n_v4);
 		snprintf(n6, sizeof(n6), "%zu", d->compiled->n_v6);
-		record(d, MAS_MSGID_POLICY_APPLIED, MAS_CAT_DATA_CHANGES, LOG_NOTICE, f, 6,
+		snprintf(tu, sizeof(tu), "%llu", (unsigned long long)d->apply_duration_usec);
+		snprintf(tw, sizeof(tw), "%llu", (unsigned long long)et.wait_usec);
+		snprintf(tf, sizeof(tf), "%llu", (unsigned long long)et.fill_usec);
+		snprintf(tl, sizeof(tl), "%llu", (unsigned long long)et.flip_usec);
+		record(d, MAS_MSGID_POLICY_APPLIED, MAS_CAT_DATA_CHANGES, LOG_NOTICE, f, 10,
 		       "policy %s applied as generation %s: %zu agents (%zu enrolled), %zu+%zu "
 		       "prefixes",
 		       d->policy_name, gen, d->policy->n_agents, n_en, d->compiled->n_v4,
@@ -486,6 +529,8 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 		       d->policy->agents[a].name, daemon_agent_status_name(d->agents[a].status),
 		       d->agents[a].path ? " at " : "", d->agents[a].path ? d->agents[a].path : "");
 	}
+	/* parsing and compiling a large policy leaves megabytes free in the heap: give them back */
+	malloc_trim(0);
 	r = 0;
 	goto out;
 refused : {
@@ -673,16 +718,24 @@ int daemon_reload(struct mas_daemon *d, struct mas_error *err)
 
 void daemon_rescan(struct mas_daemon *d)
 {
+	struct agent_state *found;
 	char gen[24];
 
 	if (!d->policy)
 		return;
+	found = calloc(d->policy->n_agents ? d->policy->n_agents : 1, sizeof(*found));
+	if (!found)
+		return; /* the next cgroup event retries */
+	if (locate_agents(d, d->policy, found) < 0) {
+		free_agents(found, d->policy->n_agents);
+		return;
+	}
 	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)enforcer_generation(d->enf));
 	for (size_t a = 0; a < d->policy->n_agents; a++) {
-		struct agent_state now = { 0 }, *st = &d->agents[a];
+		struct agent_state now = found[a], *st = &d->agents[a];
 		int r = 0;
 
-		locate_agent(d, &d->policy->agents[a], &now);
+		found[a].path = NULL;
 		if (now.status == st->status && now.cgroup_id == st->cgroup_id) {
 			free(now.path);
 			continue;
@@ -711,6 +764,7 @@ void daemon_rescan(struct mas_daemon *d)
 			       st->path ? " at " : "", st->path ? st->path : "");
 		}
 	}
+	free(found);
 }
 
 int daemon_agent_counts(struct mas_daemon *d, uint64_t (**ret)[MAS_VERDICT_MAX])

@@ -54,6 +54,9 @@ struct agent_name {
 
 struct mas_daemon {
 	struct daemon_options o;
+	/* reads what the ring buffer holds now (set by masd's loop, which paces it in a flood) */
+	void (*drain_events)(void *userdata);
+	void *drain_userdata;
 	char *cgroup_mount;
 	char *cgroup_root;
 	struct mas_enforcer *enf;

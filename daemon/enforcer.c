@@ -5,12 +5,15 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stddef.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -25,11 +28,27 @@
 #include "masd.skel.h"
 
 #define BPF_FS_MAGIC_ 0xcafe4a11
+#define ENOTSUPP_ 524 /* the kernel's own "operation not supported" */
 
 enum { INNER_META, INNER_AGENTS, INNER_LPM4, INNER_LPM6, INNER_CLASSES, INNER_MAX };
 
 /* one per entry of link_names */
 #define MAS_LINKS 8
+
+/* The idle slot made ready for the next apply, in the background after each flip: first one
+ * grace period, after which no program still runs on the slot just left; then fresh empty maps
+ * put in it. An apply then only fills them and flips: no grace period is on its path. */
+struct slot_prep {
+	pthread_t thread;
+	bool running;
+	uint32_t slot; /* the idle slot */
+	uint32_t active; /* the slot in force */
+	int grace_fd; /* the meta map in force, put again to wait for a grace period; -1: none */
+	int outer_fds[INNER_MAX];
+	int fds[INNER_MAX]; /* the fresh maps, in the idle slot once r == 0; else -1 */
+	bool graced; /* a grace period passed */
+	int r;
+};
 
 struct mas_enforcer {
 	struct masd *skel;
@@ -43,16 +62,31 @@ struct mas_enforcer {
 	uint64_t flow_lost; /* mas_flow_lost's sum at the last drain */
 	bool adopted;
 	bool lsm; /* the BPF LSM program is loaded (the kernel offers BPF_PROG_TYPE_LSM) */
+	struct enforcer_timing timing; /* of the last apply */
+	int meta_fd; /* the meta map of the slot in force, for grace periods; -1 if none */
+	bool need_grace; /* programs may still run on the idle slot (no grace period since) */
+	struct slot_prep *prep; /* the idle slot, made ready in the background */
 	/* held while masd runs, so a pin removed behind its back detaches nothing and can be
 	 * pinned again from here (enforcer_check_pins) */
 	struct bpf_link *links[MAS_LINKS];
 };
+
+static uint64_t mono_usec(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
 
 static const char *const link_names[] = { "link_connect4",     "link_connect6",
 					  "link_sendmsg4",     "link_sendmsg6",
 					  "link_sock_create",  "link_lsm_socket",
 					  "link_sock_release", "link_egress" };
 _Static_assert(sizeof(link_names) / sizeof(link_names[0]) == MAS_LINKS, "one held link per name");
+
+static void slot_prep_start(struct mas_enforcer *e);
+static void slot_prep_stop(struct mas_enforcer *e);
 
 static struct bpf_program *prog_at(struct mas_enforcer *e, size_t i)
 {
@@ -157,9 +191,11 @@ static int read_active(struct mas_enforcer *e)
 	if (fd < 0)
 		return fd == -ENOENT ? -ESTALE : fd; /* a slot in force without its pin */
 	r = bpf_map_lookup_elem(fd, &zero, &meta) < 0 ? -errno : 0;
-	close(fd);
-	if (r < 0)
+	if (r < 0) {
+		close(fd);
 		return r;
+	}
+	e->meta_fd = fd;
 	e->generation = meta.generation;
 	fd = open_inner(e, e->active_slot, INNER_AGENTS);
 	if (fd < 0)
@@ -181,11 +217,16 @@ int enforcer_open(const struct enforcer_options *o, struct mas_enforcer **ret, b
 		return -ENOMEM;
 	e->cgroup_fd = -1;
 	e->agents_fd = -1;
+	e->meta_fd = -1;
 	e->bpffs_dir = strdup(o->bpffs_dir);
-	if (!e->bpffs_dir) {
+	e->prep = calloc(1, sizeof(*e->prep));
+	if (!e->bpffs_dir || !e->prep) {
 		r = -ENOMEM;
 		goto fail;
 	}
+	for (int i = 0; i < INNER_MAX; i++)
+		e->prep->fds[i] = -1;
+	e->prep->r = -EAGAIN;
 	e->cgroup_fd = open(o->cgroup_root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (e->cgroup_fd < 0) {
 		r = -errno;
@@ -223,6 +264,9 @@ int enforcer_open(const struct enforcer_options *o, struct mas_enforcer **ret, b
 		goto fail;
 	if ((r = flows_init(e)) < 0)
 		goto fail;
+	/* a masd before this one may have flipped just before it ended */
+	e->need_grace = e->meta_fd >= 0;
+	slot_prep_start(e);
 	if ((r = pin_path(path, sizeof(path), o->bpffs_dir, link_names[0])) < 0)
 		goto fail;
 	e->adopted = access(path, F_OK) == 0;
@@ -382,6 +426,192 @@ static int create_inner(int which, int *ret_fd)
 	return 0;
 }
 
+/* One inner map put in the idle slot of its outer map. The kernel waits for an RCU grace period
+ * (several ms) after every map-in-map update; run side by side, the waits share grace periods. */
+struct slot_put {
+	pthread_t thread;
+	bool started;
+	int outer_fd;
+	uint32_t slot;
+	int inner_fd;
+	int r;
+};
+
+static void *slot_put_run(void *arg)
+{
+	struct slot_put *s = arg;
+
+	s->r = bpf_map_update_elem(s->outer_fd, &s->slot, &s->inner_fd, BPF_ANY) < 0 ? -errno : 0;
+	return NULL;
+}
+
+static void slot_put_start(struct slot_put *s)
+{
+	s->started = pthread_create(&s->thread, NULL, slot_put_run, s) == 0;
+	if (!s->started)
+		slot_put_run(s); /* no thread: the same update, waited for here */
+}
+
+static int slot_put_join(struct slot_put *s)
+{
+	if (s->started)
+		pthread_join(s->thread, NULL);
+	s->started = false;
+	return s->r;
+}
+
+static void *slot_prep_run(void *arg)
+{
+	struct slot_prep *p = arg;
+	struct slot_put puts[INNER_MAX] = { 0 };
+
+	p->r = 0;
+	p->graced = false;
+	/* putting the slot in force's own meta map again changes nothing a program sees, and the
+	 * update returns after a grace period */
+	if (p->grace_fd >= 0 &&
+	    bpf_map_update_elem(p->outer_fds[INNER_META], &p->active, &p->grace_fd, BPF_ANY) < 0) {
+		p->r = -errno;
+		return NULL;
+	}
+	p->graced = p->grace_fd >= 0;
+	for (int i = 0; i < INNER_MAX && p->r == 0; i++)
+		p->r = create_inner(i, &p->fds[i]);
+	for (int i = 0; i < INNER_MAX && p->r == 0; i++) {
+		puts[i] = (struct slot_put){ .outer_fd = p->outer_fds[i],
+					     .slot = p->slot,
+					     .inner_fd = p->fds[i] };
+		slot_put_start(&puts[i]);
+	}
+	for (int i = 0; i < INNER_MAX; i++) {
+		int r = slot_put_join(&puts[i]);
+
+		if (r < 0 && p->r == 0)
+			p->r = r;
+	}
+	if (p->r < 0)
+		for (int i = 0; i < INNER_MAX; i++) {
+			if (p->fds[i] >= 0)
+				close(p->fds[i]);
+			p->fds[i] = -1;
+		}
+	return NULL;
+}
+
+static void slot_prep_join(struct mas_enforcer *e)
+{
+	if (e->prep && e->prep->running) {
+		pthread_join(e->prep->thread, NULL);
+		e->prep->running = false;
+	}
+	if (e->prep && e->prep->graced)
+		e->need_grace = false;
+}
+
+static void slot_prep_init(struct slot_prep *p, struct mas_enforcer *e, bool grace)
+{
+	p->active = e->active_slot;
+	p->slot = e->active_slot ^ 1;
+	p->grace_fd = grace && e->meta_fd >= 0 ? e->meta_fd : -1;
+	p->graced = false;
+	p->r = -EAGAIN; /* not ready until slot_prep_run() says so */
+	for (int i = 0; i < INNER_MAX; i++)
+		p->outer_fds[i] = bpf_map__fd(outer_at(e, i));
+}
+
+static void slot_prep_discard(struct slot_prep *p)
+{
+	for (int i = 0; i < INNER_MAX; i++) {
+		if (p->fds[i] >= 0)
+			close(p->fds[i]);
+		p->fds[i] = -1;
+	}
+}
+
+static void slot_prep_stop(struct mas_enforcer *e)
+{
+	if (!e->prep)
+		return;
+	slot_prep_join(e);
+	slot_prep_discard(e->prep);
+}
+
+/* Start making the idle slot ready, after a grace period if programs may still run on it (it
+ * was in force until a flip, or until masd started). Without a thread, the next apply does it. */
+static void slot_prep_start(struct mas_enforcer *e)
+{
+	struct slot_prep *p = e->prep;
+
+	slot_prep_join(e);
+	slot_prep_discard(p);
+	slot_prep_init(p, e, e->need_grace);
+	p->running = pthread_create(&p->thread, NULL, slot_prep_run, p) == 0;
+}
+
+/* The idle slot's fresh maps, waiting for the background preparation, or preparing them here
+ * when it failed or never ran. The maps are the caller's to close. */
+static int slot_prep_take(struct mas_enforcer *e, int fds[INNER_MAX])
+{
+	struct slot_prep *p = e->prep;
+
+	slot_prep_join(e);
+	if (p->r < 0 || p->slot != (e->active_slot ^ 1)) {
+		slot_prep_discard(p);
+		slot_prep_init(p, e, e->need_grace);
+		slot_prep_run(p);
+		if (p->graced)
+			e->need_grace = false;
+		if (p->r < 0)
+			return p->r;
+	}
+	for (int i = 0; i < INNER_MAX; i++) {
+		fds[i] = p->fds[i];
+		p->fds[i] = -1;
+	}
+	p->r = -EAGAIN;
+	return 0;
+}
+
+/* An entry of the agents map: an enrolled cgroup and its agent. */
+struct enrolled_entry {
+	__u64 cgroup_id;
+	struct mas_agent_val val;
+};
+
+/* Fill a map with n entries in one bpf() call: 10,000 prefixes go in about twice as fast as
+ * with one call each. keys and vals are copied out of n records of stride bytes; kernels
+ * without batch updates for the map type get one call per entry. */
+static int fill_map(int fd, const void *records, size_t n, size_t stride, size_t key_off,
+		    size_t key_size, size_t val_off, size_t val_size)
+{
+	LIBBPF_OPTS(bpf_map_batch_opts, opts, .elem_flags = BPF_ANY);
+	const char *rec = records;
+	char *keys, *vals;
+	__u32 count = (__u32)n;
+	int r = 0;
+
+	if (n == 0)
+		return 0;
+	keys = malloc(n * key_size);
+	vals = malloc(n * val_size);
+	if (keys && vals) {
+		for (size_t i = 0; i < n; i++) {
+			memcpy(keys + i * key_size, rec + i * stride + key_off, key_size);
+			memcpy(vals + i * val_size, rec + i * stride + val_off, val_size);
+		}
+		r = bpf_map_update_batch(fd, keys, vals, &count, &opts) < 0 ? -errno : 0;
+	}
+	free(keys);
+	free(vals);
+	if (keys && vals && r != -EINVAL && r != -ENOTSUPP_ && r != -EOPNOTSUPP)
+		return r;
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map_update_elem(fd, rec + i * stride + key_off, rec + i * stride + val_off,
+					BPF_ANY) < 0)
+			return -errno;
+	return 0;
+}
+
 static bool class_known(const struct mas_compiled *c, uint32_t key)
 {
 	for (size_t i = 0; i < c->n_classes; i++)
@@ -400,11 +630,14 @@ static bool agent_known(const struct mas_compiled *c, uint32_t id)
 
 /* Delete the buckets whose class or agent the policy in force no longer has. A class that
  * comes back later starts full, as a new one does. Open-connection counts stay: their sockets
- * give them back as they close. */
+ * give them back as they close. A program that began before the flip may still take from such
+ * a bucket, so when there is one to delete, a grace period is waited for first (only then: an
+ * apply that removes no class or agent waits for none). */
 static void prune_buckets(struct mas_enforcer *e, const struct mas_compiled *c)
 {
 	int fds[] = { bpf_map__fd(e->skel->maps.mas_buckets),
 		      bpf_map__fd(e->skel->maps.mas_byte_buckets) };
+	bool waited = !e->need_grace;
 
 	for (size_t m = 0; m < sizeof(fds) / sizeof(fds[0]); m++) {
 		struct mas_pair_key key, next, *prev = NULL;
@@ -412,6 +645,11 @@ static void prune_buckets(struct mas_enforcer *e, const struct mas_compiled *c)
 		while (bpf_map_get_next_key(fds[m], prev, &next) == 0) {
 			key = next;
 			if (!class_known(c, key.key) || !agent_known(c, key.agent_id)) {
+				if (!waited && e->meta_fd >= 0 &&
+				    bpf_map_update_elem(bpf_map__fd(e->skel->maps.mas_meta),
+							&e->active_slot, &e->meta_fd, BPF_ANY) == 0)
+					e->need_grace = false; /* the slot left is free too */
+				waited = true;
 				if (bpf_map_delete_elem(fds[m], &key) == 0) {
 					prev = NULL; /* restart: the walk's position went */
 					continue;
@@ -428,33 +666,50 @@ int enforcer_apply(struct mas_enforcer *e, const struct mas_compiled *c,
 	int fds[INNER_MAX] = { -1, -1, -1, -1, -1 };
 	uint32_t zero = 0, idle = e->active_slot ^ 1;
 	struct mas_meta meta = c->meta;
+	struct enrolled_entry *enrolled = NULL;
+	uint64_t t0 = mono_usec(), t1, t2;
 	int r = 0;
 
-	for (int i = 0; i < INNER_MAX; i++)
-		if ((r = create_inner(i, &fds[i])) < 0)
-			goto out;
+	/* fresh maps already in the idle slot, where no program reads */
+	if ((r = slot_prep_take(e, fds)) < 0)
+		goto out;
+	t1 = mono_usec();
 	meta.root_level = e->root_level;
 	if (bpf_map_update_elem(fds[INNER_META], &zero, &meta, BPF_ANY) < 0)
 		goto fail_errno;
-	for (size_t i = 0; i < c->n_v4; i++)
-		if (bpf_map_update_elem(fds[INNER_LPM4], &c->v4[i].key, &c->v4[i].val, BPF_ANY) < 0)
-			goto fail_errno;
-	for (size_t i = 0; i < c->n_v6; i++)
-		if (bpf_map_update_elem(fds[INNER_LPM6], &c->v6[i].key, &c->v6[i].val, BPF_ANY) < 0)
-			goto fail_errno;
-	for (size_t i = 0; i < c->n_classes; i++)
+	r = fill_map(fds[INNER_LPM4], c->v4, c->n_v4, sizeof(*c->v4),
+		     offsetof(struct mas_lpm4_entry, key), sizeof(c->v4->key),
+		     offsetof(struct mas_lpm4_entry, val), sizeof(c->v4->val));
+	if (r == 0)
+		r = fill_map(fds[INNER_LPM6], c->v6, c->n_v6, sizeof(*c->v6),
+			     offsetof(struct mas_lpm6_entry, key), sizeof(c->v6->key),
+			     offsetof(struct mas_lpm6_entry, val), sizeof(c->v6->val));
+	if (r < 0)
+		goto out;
+	for (size_t i = 0; i < c->n_classes && r == 0; i++)
 		if (bpf_map_update_elem(fds[INNER_CLASSES], &c->classes[i].key, &c->classes[i],
 					BPF_ANY) < 0)
-			goto fail_errno;
+			r = -errno;
+	if (r < 0)
+		goto out;
+	enrolled = calloc(n_en ? n_en : 1, sizeof(*enrolled));
+	if (!enrolled) {
+		r = -ENOMEM;
+		goto out;
+	}
 	for (size_t i = 0; i < n_en; i++) {
 		if (en[i].agent >= c->n_agents) {
 			r = -EINVAL;
 			goto out;
 		}
-		if (bpf_map_update_elem(fds[INNER_AGENTS], &en[i].cgroup_id,
-					&c->agents[en[i].agent], BPF_ANY) < 0)
-			goto fail_errno;
+		enrolled[i].cgroup_id = en[i].cgroup_id;
+		enrolled[i].val = c->agents[en[i].agent];
 	}
+	r = fill_map(fds[INNER_AGENTS], enrolled, n_en, sizeof(*enrolled),
+		     offsetof(struct enrolled_entry, cgroup_id), sizeof(enrolled->cgroup_id),
+		     offsetof(struct enrolled_entry, val), sizeof(enrolled->val));
+	if (r < 0)
+		goto out;
 	/* pinned before the flip, so a crash at any point leaves the slot in force reopenable */
 	for (int i = 0; i < INNER_MAX; i++) {
 		char path[PATH_MAX];
@@ -466,33 +721,37 @@ int enforcer_apply(struct mas_enforcer *e, const struct mas_compiled *c,
 		if (bpf_obj_pin(fds[i], path) < 0)
 			goto fail_errno;
 	}
-	/* the idle slot: no program reads it (the last flip waited for them to leave) */
-	for (int i = 0; i < INNER_MAX; i++)
-		if (bpf_map_update_elem(bpf_map__fd(outer_at(e, i)), &idle, &fds[i], BPF_ANY) < 0)
-			goto fail_errno;
+	t2 = mono_usec();
 	/* the flip: one store that every program reads first */
 	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.mas_active), &zero, &idle, BPF_ANY) < 0)
 		goto fail_errno;
-	/* an update of a map-in-map waits for an RCU grace period: after it, no program still
-	 * runs on the slot just left, so the next apply may fill it */
-	if (bpf_map_update_elem(bpf_map__fd(e->skel->maps.mas_meta), &idle, &fds[INNER_META],
-				BPF_ANY) < 0)
-		goto fail_errno;
+	e->need_grace = true;
 	e->active_slot = idle;
 	e->generation = meta.generation;
+	e->timing.wait_usec = t1 - t0;
+	e->timing.fill_usec = t2 - t1;
+	e->timing.flip_usec = mono_usec() - t2;
 	if (e->agents_fd >= 0)
 		close(e->agents_fd);
 	e->agents_fd = fds[INNER_AGENTS];
 	fds[INNER_AGENTS] = -1;
+	if (e->meta_fd >= 0)
+		close(e->meta_fd);
+	e->meta_fd = fds[INNER_META];
+	fds[INNER_META] = -1;
 	/* the old slot is out of use: buckets of classes and agents it alone knew can go */
 	prune_buckets(e, c);
 	goto out;
 fail_errno:
 	r = -errno;
 out:
+	free(enrolled);
 	for (int i = 0; i < INNER_MAX; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
+	/* programs that began before the flip may still run on the slot just left: the next apply
+	 * may fill it only after a grace period, which passes in the background */
+	slot_prep_start(e);
 	return r;
 }
 
@@ -515,6 +774,11 @@ int enforcer_unenrol(struct mas_enforcer *e, uint64_t cgroup_id)
 bool enforcer_has_lsm(const struct mas_enforcer *e)
 {
 	return e->lsm;
+}
+
+struct enforcer_timing enforcer_last_timing(const struct mas_enforcer *e)
+{
+	return e->timing;
 }
 
 uint64_t enforcer_generation(const struct mas_enforcer *e)
@@ -833,6 +1097,7 @@ int enforcer_teardown(struct mas_enforcer *e)
 	struct bpf_map *map;
 	int r = 0;
 
+	slot_prep_stop(e);
 	for (size_t i = 0; i < sizeof(link_names) / sizeof(link_names[0]); i++) {
 		struct bpf_link *link = e->links[i];
 
@@ -872,6 +1137,10 @@ void enforcer_free(struct mas_enforcer *e)
 		return;
 	for (size_t i = 0; i < sizeof(e->links) / sizeof(e->links[0]); i++)
 		bpf_link__destroy(e->links[i]); /* closes our fds; the pins keep the links */
+	slot_prep_stop(e);
+	free(e->prep);
+	if (e->meta_fd >= 0)
+		close(e->meta_fd);
 	if (e->agents_fd >= 0)
 		close(e->agents_fd);
 	if (e->cgroup_fd >= 0)

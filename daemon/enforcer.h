@@ -31,6 +31,15 @@ struct mas_counter {
 	uint64_t count; /* summed over CPUs */
 };
 
+/* Where the last enforcer_apply() spent its time, in µs of CLOCK_MONOTONIC: waiting for the
+ * idle slot's fresh maps (made ready in the background after the flip before, a grace period
+ * and the map-in-map updates), filling and pinning them, and the flip. */
+struct enforcer_timing {
+	uint64_t wait_usec;
+	uint64_t fill_usec;
+	uint64_t flip_usec;
+};
+
 /* Loads the programs (reusing pinned maps). Nothing is attached yet; *ret_adopted tells
  * whether pinned enforcement was found, which enforcer_attach() will then take over. */
 int enforcer_open(const struct enforcer_options *o, struct mas_enforcer **ret, bool *ret_adopted);
@@ -39,8 +48,8 @@ int enforcer_open(const struct enforcer_options *o, struct mas_enforcer **ret, b
  * replace their program in place (no moment without enforcement). */
 int enforcer_attach(struct mas_enforcer *e);
 
-/* Fill the inactive slot with c and the enrolments, flip to it, and wait until no program
- * still runs on the old slot. */
+/* Fill the inactive slot with c and the enrolments and flip to it. Programs that began before
+ * the flip may finish on the old slot; the next apply fills it only after a grace period. */
 int enforcer_apply(struct mas_enforcer *e, const struct mas_compiled *c,
 		   const struct mas_enrolment *en, size_t n_en);
 
@@ -51,6 +60,8 @@ int enforcer_unenrol(struct mas_enforcer *e, uint64_t cgroup_id);
 
 /* Whether packet sockets are refused by the BPF LSM (else only CAP_NET_RAW keeps agents out). */
 bool enforcer_has_lsm(const struct mas_enforcer *e);
+
+struct enforcer_timing enforcer_last_timing(const struct mas_enforcer *e);
 
 /* The generation in force (0 when none), and the cgroup root's level. */
 uint64_t enforcer_generation(const struct mas_enforcer *e);

@@ -181,19 +181,12 @@ static int cmd_validate(const char *file)
 static int cmd_apply(sd_bus *b, const char *file)
 {
 	sd_bus_message *reply = NULL;
-	struct mas_policy *p = NULL;
-	struct mas_error err = { 0 };
 	char *text = NULL;
 	uint64_t gen = 0;
 	int r;
 
-	/* refuse locally first: a clearer error, and nothing sent */
-	r = policy_parse_file(file, &p, &err);
-	policy_free(p);
-	if (r < 0) {
-		fprintf(stderr, "%s\n", err.msg[0] ? err.msg : strerror(-r));
-		return r == -EINVAL ? EXIT_INVALID : EXIT_FAIL;
-	}
+	/* masd parses it, names file:line:col of an error as policy validate does, and audits
+	 * the refusal; parsing here too would double the time a large policy takes */
 	r = fileio_read_all(file, MAS_POLICY_MAX_BYTES, &text, NULL);
 	if (r < 0) {
 		fprintf(stderr, "%s: cannot read: %s\n", file, strerror(-r));

@@ -4,7 +4,7 @@
 # against an allow-all connect4 program (the floor); connect() latency with no filter, with masd,
 # and with the same rules in nftables, in a network namespace created here (the host's firewall
 # is never touched). Prints a progress line per stage, a table, PASS/MISS against DESIGN.md's
-# budgets, and writes results/bench-*.json.
+# budgets, writes results/bench-*.json, and adds its figures to the run's table (lib.sh).
 #   tests/bench/bench_connect.sh [BUILD]        (BENCH_N connects per sample, BENCH_ROUNDS rounds)
 set -u
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
@@ -177,3 +177,17 @@ jq -n --argjson full "$full_ns" --argjson floor "$floor_ns" --argjson b "$B" --a
 	  nft_load_ms: $nftms,
 	  budgets: {bpf_ns_le_300: $v1, overhead_le_4pct: $v2, under_third_of_nftables: $v3}}' >"$J"
 echo "results: $J"
+
+# the same figures in the run's table (tests/bench/summary.sh), with their budgets
+. "$HERE/tests/bench/lib.sh"
+x='{"agents": 100, "prefixes": 10000, "classes": 10}'
+bench_result connect "program run time per connect, full policy (bpf_stats)" "$full_ns" ns 300 le "$x"
+bench_result connect "program run time per connect, allow-all floor" "$floor_ns" ns "" "" "$x"
+bench_result connect "connect() median, no filter (p99 $B99 ns)" "$B" ns "" "" "$x"
+bench_result connect "connect() median, allow-all floor program (p99 $F99 ns)" "$F" ns "" "" "$x"
+bench_result connect "connect() median, masd (p99 $M99 ns)" "$M" ns "" "" "$x"
+bench_result connect "connect() median, nftables (p99 $X99 ns)" "$X" ns "" "" "$x"
+bench_result connect "connect() overhead of masd over no filter" "$masd_ovh" % 4 le "$x"
+bench_result connect "connect() overhead of nftables over no filter" "$nft_ovh" % "" "" "$x"
+bench_result connect "masd's overhead / nftables' overhead" "$ratio_nft" "" 0.33 le "$x"
+bench_result connect "nft -f of the 10,000-element ruleset" "$nft_load_ms" ms "" "" "$x"
