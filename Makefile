@@ -14,7 +14,7 @@ PKGS := libbpf yaml-0.1 libcrypto libsystemd
 DEB_PACKAGES := make gcc clang llvm bpftool libbpf-dev libelf-dev zlib1g-dev libyaml-dev \
 	libssl-dev libsystemd-dev libcmocka-dev pkg-config clang-format systemd iproute2 \
 	nftables util-linux procps jq passwd openssl debootstrap systemd-container \
-	bash-completion groff-base man-db dnsmasq-base
+	bash-completion groff-base man-db dnsmasq-base liburing-dev valgrind
 
 ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
 
@@ -47,15 +47,33 @@ ITEST_SRCS := $(wildcard tests/integration/*.c)
 ITEST_BINS := $(ITEST_SRCS:tests/integration/%.c=$(O)/tests/integration/%)
 BENCH_SRCS := $(filter-out %.bpf.c,$(wildcard tests/bench/*.c))
 BENCH_BINS := $(BENCH_SRCS:tests/bench/%.c=$(O)/tests/bench/%)
+BYPASS_SRCS := $(wildcard tests/bypass/*.c)
+BYPASS_BINS := $(BYPASS_SRCS:tests/bypass/%.c=$(O)/tests/bypass/%)
+
+# libFuzzer harnesses (tests/fuzz/fuzz_*.c) against the daemon's sources built with clang, ASan
+# and UBSan; one is built once the module it fuzzes exists (audit_verify.c from the audit branch).
+FUZZ_CC ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_CFLAGS = -g -O1 -std=gnu11 -D_GNU_SOURCE -Wall -Wno-unused-parameter -Ibpf -Idaemon -I$(O) \
+	$(FUZZ_SAN)
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+ifeq ($(wildcard daemon/audit_verify.c),)
+FUZZ_SRCS := $(filter-out tests/fuzz/fuzz_audit_export.c,$(FUZZ_SRCS))
+endif
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=$(O)/fuzz/%)
+FUZZ_LIB := $(O)/fuzz/libmasd.a
+FUZZ_LIB_OBJS := $(LIB_SRCS:daemon/%.c=$(O)/fuzz/daemon/%.o)
 
 FORMAT_FILES = $(shell git ls-files -co --exclude-standard -- '*.c' '*.h' 2>/dev/null)
 
-.PHONY: all deps check check-format format unit integration run install clean bench fuzz soak
+.PHONY: all deps check check-format format unit integration run install clean bench fuzz \
+	fuzz-build soak
 
 # masd and masctl are built once their sources exist, so a branch without them still builds.
 MAIN_BINS := $(patsubst daemon/%.c,$(O)/%,$(wildcard daemon/masd.c daemon/masctl.c))
 
-all: $(MAIN_BINS) $(UNIT_BINS) $(ITEST_BINS) $(BENCH_BINS)
+all: $(MAIN_BINS) $(UNIT_BINS) $(ITEST_BINS) $(BENCH_BINS) $(BYPASS_BINS)
 
 $(O)/bpf/%.bpf.o: bpf/%.bpf.c $(wildcard bpf/*.h) | $(O)/bpf
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
@@ -84,7 +102,20 @@ $(O)/tests/integration/%: tests/integration/%.c $(LIB) | $(O)/tests/integration
 $(O)/tests/bench/%: tests/bench/%.c $(LIB) | $(O)/tests/bench
 	$(CC) $(CFLAGS) $(PKG_CFLAGS) -o $@ $< $(LIB) $(LDFLAGS) $(PKG_LIBS) -lpthread
 
-$(O)/bpf $(O)/daemon $(O)/tests/unit $(O)/tests/integration $(O)/tests/bench:
+$(O)/tests/bypass/%: tests/bypass/%.c | $(O)/tests/bypass
+	$(CC) $(CFLAGS) -o $@ $< $(LDFLAGS) -luring -lpthread
+
+$(O)/fuzz/daemon/%.o: daemon/%.c $(wildcard daemon/*.h) $(wildcard bpf/*.h) $(SKELS) | $(O)/fuzz/daemon
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link $(PKG_CFLAGS) -c $< -o $@
+
+$(FUZZ_LIB): $(FUZZ_LIB_OBJS)
+	rm -f $@ && ar rcs $@ $^
+
+$(O)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(FUZZ_LIB)
+	$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer $(PKG_CFLAGS) -o $@ $< $(FUZZ_LIB) $(PKG_LIBS)
+
+$(O)/bpf $(O)/daemon $(O)/tests/unit $(O)/tests/integration $(O)/tests/bench \
+	$(O)/tests/bypass $(O)/fuzz/daemon:
 	mkdir -p $@
 
 # Install the Debian packages the build and the tests need; does nothing when all are there.
@@ -116,8 +147,21 @@ integration: all
 check: deps
 	@$(MAKE) --no-print-directory check-format
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory fuzz-build
 	@$(MAKE) --no-print-directory O=$(O)/san SAN=1 all
 	@tests/run-tests.sh all $(O) $(O)/san
+
+fuzz-build: $(FUZZ_BINS)
+
+# Each harness for FUZZ_SECONDS on a scratch copy of its seed corpus; prints executions per
+# harness and keeps crashes in $(O)/fuzz/artifacts (turn them into tests/fuzz/corpus fixtures).
+fuzz: deps
+	@$(MAKE) --no-print-directory fuzz-build
+	@tests/fuzz/run.sh long $(O) $(FUZZ_SECONDS)
+
+# Longer fault runs: the kill -9 test with 1000 kills instead of 100.
+soak: deps all
+	@MAS_KILLS=1000 MASD_BUILD=$(O) bash tests/integration/test_fault_kill.sh
 
 run: deps all
 	@tests/demo.sh $(O)

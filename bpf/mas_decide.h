@@ -19,6 +19,8 @@
 #define MAS_SO_MAX_PACING_RATE 47
 #define MAS_IPPROTO_TCP 6
 #define MAS_IPPROTO_UDP 17
+#define MAS_IPPROTO_ICMP 1
+#define MAS_IPPROTO_ICMPV6 58
 
 struct mas_decision {
 	__u8 verdict; /* enum mas_verdict */
@@ -181,6 +183,19 @@ static __always_inline void mas_decide_socket(const struct mas_agent_val *agent,
 		d->reason = MAS_REASON_RAW_SOCKET;
 	}
 	mas_finish(d, agent ? agent->mode : MAS_MODE_ENFORCE);
+}
+
+/* Socket creation knowing the protocol: ping sockets (ICMP datagram sockets, open to users in
+ * net.ipv4.ping_group_range) carry data to any host and no address hook judges their
+ * datagrams, so to an agent they are raw sockets. */
+static __always_inline void mas_decide_socket_proto(const struct mas_agent_val *agent, __u32 family,
+						    __u32 type, __u32 protocol,
+						    struct mas_decision *d)
+{
+	if ((family == MAS_AF_INET && protocol == MAS_IPPROTO_ICMP) ||
+	    (family == MAS_AF_INET6 && protocol == MAS_IPPROTO_ICMPV6))
+		type = MAS_SOCK_RAW;
+	mas_decide_socket(agent, family, type, d);
 }
 
 /* An IPv4-mapped IPv6 address (::ffff:a.b.c.d), given as four 32-bit words in network order. */

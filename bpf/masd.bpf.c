@@ -604,7 +604,7 @@ int mas_sock_create(struct bpf_sock *ctx)
 		agent = mas_find_agent(agents, meta->root_level);
 	if (!agent)
 		return 1; /* processes that are no agent are not confined here, nor counted */
-	mas_decide_socket(agent, ctx->family, ctx->type, &d);
+	mas_decide_socket_proto(agent, ctx->family, ctx->type, ctx->protocol, &d);
 	if (d.verdict == MAS_VERDICT_ALLOW)
 		return 1; /* ordinary sockets are counted when they connect or send */
 	mas_count(agent->agent_id, &d);

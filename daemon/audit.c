@@ -1290,6 +1290,9 @@ static int open_chain(struct mas_audit *a)
 	r = fileio_mkdir_p(a->dir, 0700);
 	if (r < 0)
 		return r;
+	/* the key's path is tested below even when the state file is missing */
+	if (path_of(a, "key", path, sizeof(path)) < 0)
+		path[0] = '\0';
 	r = state_load(a, &clean);
 	if (r == 0)
 		r = history_load(a);

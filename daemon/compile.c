@@ -182,6 +182,83 @@ static int add_pairs(struct pair **pairs, size_t *n, size_t *cap, const struct m
 	return 0;
 }
 
+/* Local aliases: the addresses at which a service of this host may be reached whatever the
+ * host's interfaces are (v4-mapped IPv6 is IPv4 to the programs, so ::ffff:127.0.0.0/104 is
+ * 127.0.0.0/8 here). */
+static const struct mas_cidr local_always[] = {
+	{ .family = AF_INET, .addr = { 0, 0, 0, 0 }, .prefixlen = 32 },
+	{ .family = AF_INET, .addr = { 127, 0, 0, 0 }, .prefixlen = 8 },
+	{ .family = AF_INET6, .addr = { 0 }, .prefixlen = 128 },
+	{ .family = AF_INET6, .addr = { [15] = 1 }, .prefixlen = 128 },
+};
+
+/* Whether two prefixes share an address: the shorter one covers the longer. */
+static bool cidr_overlap(const struct mas_cidr *a, const struct mas_cidr *b)
+{
+	uint8_t x[16] = { 0 }, y[16] = { 0 };
+	unsigned plen = a->prefixlen < b->prefixlen ? a->prefixlen : b->prefixlen;
+	size_t len = addr_len(a->family);
+
+	if (a->family != b->family)
+		return false;
+	memcpy(x, a->addr, len);
+	memcpy(y, b->addr, len);
+	mask_addr(x, len, plen);
+	mask_addr(y, len, plen);
+	return !memcmp(x, y, len);
+}
+
+/* Whether a covers all of b. */
+static bool cidr_covers(const struct mas_cidr *a, const struct mas_cidr *b)
+{
+	return a->prefixlen <= b->prefixlen && cidr_overlap(a, b);
+}
+
+static const struct mas_cidr *local_at(const struct mas_cidr *local, size_t i)
+{
+	size_t n = sizeof(local_always) / sizeof(local_always[0]);
+
+	return i < n ? &local_always[i] : &local[i - n];
+}
+
+/* The local aliases of destination d when it is protected and includes a local address, minus
+ * those its own prefixes already cover. */
+static int add_local_aliases(struct pair **pairs, size_t *n, size_t *cap,
+			     const struct mas_policy *p, size_t d,
+			     const struct mas_dest_addrs *addrs, const struct mas_cidr *local,
+			     size_t n_local)
+{
+	const struct mas_destination *dst = &p->destinations[d];
+	size_t total = sizeof(local_always) / sizeof(local_always[0]) + n_local;
+	size_t n_own = dst->n_cidrs + (addrs ? addrs[d].n_cidrs : 0);
+	bool local_dest = false;
+	int r;
+
+	if (!dst->protected_)
+		return 0;
+	for (size_t i = 0; i < n_own && !local_dest; i++) {
+		const struct mas_cidr *own =
+			i < dst->n_cidrs ? &dst->cidrs[i] : &addrs[d].cidrs[i - dst->n_cidrs];
+
+		for (size_t k = 0; k < total && !local_dest; k++)
+			local_dest = cidr_overlap(own, local_at(local, k));
+	}
+	if (!local_dest)
+		return 0;
+	for (size_t k = 0; k < total; k++) {
+		const struct mas_cidr *l = local_at(local, k);
+		bool covered = false;
+
+		for (size_t i = 0; i < n_own && !covered; i++)
+			covered = cidr_covers(i < dst->n_cidrs ? &dst->cidrs[i] :
+								 &addrs[d].cidrs[i - dst->n_cidrs],
+					      l);
+		if (!covered && (r = add_pairs(pairs, n, cap, p, d, l)) < 0)
+			return r;
+	}
+	return 0;
+}
+
 static void format_prefix(char *buf, size_t len, const struct prefix *pf)
 {
 	if (pf->family == AF_INET)
@@ -194,6 +271,13 @@ static void format_prefix(char *buf, size_t len, const struct prefix *pf)
 int compile_policy(const struct mas_policy *p, const struct mas_dest_addrs *addrs,
 		   uint64_t generation, uint32_t root_level, struct mas_compiled **ret,
 		   struct mas_error *err)
+{
+	return compile_policy_local(p, addrs, NULL, 0, generation, root_level, ret, err);
+}
+
+int compile_policy_local(const struct mas_policy *p, const struct mas_dest_addrs *addrs,
+			 const struct mas_cidr *local, size_t n_local, uint64_t generation,
+			 uint32_t root_level, struct mas_compiled **ret, struct mas_error *err)
 {
 	struct mas_compiled *c = calloc(1, sizeof(*c));
 	struct pair *pairs = NULL;
@@ -214,6 +298,8 @@ int compile_policy(const struct mas_policy *p, const struct mas_dest_addrs *addr
 		for (size_t i = 0; addrs && i < addrs[d].n_cidrs; i++)
 			if ((r = add_pairs(&pairs, &n, &cap, p, d, &addrs[d].cidrs[i])) < 0)
 				goto out;
+		if ((r = add_local_aliases(&pairs, &n, &cap, p, d, addrs, local, n_local)) < 0)
+			goto out;
 	}
 	r = -ENOMEM;
 	if (n)

@@ -41,10 +41,19 @@ struct mas_compiled {
 
 /* addrs has one entry per destination (or is NULL when no destination has host names).
  * Returns 0, or -EINVAL with err naming the destination whose prefix carries too many rules,
- * or -ENOMEM. */
+ * or -ENOMEM. A protected destination that includes an address of this host is protected at
+ * every other address of this host too (its local aliases): see compile_policy_local. */
 int compile_policy(const struct mas_policy *p, const struct mas_dest_addrs *addrs,
 		   uint64_t generation, uint32_t root_level, struct mas_compiled **ret,
 		   struct mas_error *err);
+
+/* compile_policy, told this host's own addresses (each a /32 or /128; broadcast addresses
+ * may be among them). A service listening on all addresses is reachable at any of them, at
+ * 0.0.0.0, ::, and anywhere in 127.0.0.0/8 and ::1: a protected destination that includes any
+ * of those addresses gets the same rule (ports, protocols, class) at all of them. */
+int compile_policy_local(const struct mas_policy *p, const struct mas_dest_addrs *addrs,
+			 const struct mas_cidr *local, size_t n_local, uint64_t generation,
+			 uint32_t root_level, struct mas_compiled **ret, struct mas_error *err);
 void compile_free(struct mas_compiled *c);
 
 /* The stable id of an agent name (FNV-1a, never MAS_NO_AGENT). */

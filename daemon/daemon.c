@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@
 #include "daemon.h"
 #include "fileio.h"
 #include "flows.h"
+#include "hostaddr.h"
 #include "msgid.h"
 #include "resolver.h"
 
@@ -333,6 +335,25 @@ void daemon_keys_tick(struct mas_daemon *d)
 		keys_tick(d->keys, now);
 }
 
+void daemon_check_pins(struct mas_daemon *d)
+{
+	static int last_error;
+	unsigned restored = 0;
+	int r = enforcer_check_pins(d->enf, &restored);
+
+	if (restored)
+		record(d, MAS_MSGID_PINS_RESTORED, MAS_CAT_DATA_CHANGES, LOG_WARNING, NULL, 0,
+		       "%u pins in %s were removed behind masd's back; pinned again (enforcement "
+		       "never stopped: masd holds the links)",
+		       restored, d->o.bpffs_dir);
+	if (r < 0 && r != last_error)
+		record(d, MAS_MSGID_PINS_RESTORED, MAS_CAT_DATA_CHANGES, LOG_ERR, NULL, 0,
+		       "pins in %s are missing and cannot be restored: %s; enforcement continues "
+		       "while masd runs, a restart would not adopt it",
+		       d->o.bpffs_dir, strerror(-r));
+	last_error = r;
+}
+
 static int persist_policy(struct mas_daemon *d, const char *text, size_t len, const char *name)
 {
 	char path[PATH_MAX];
@@ -345,6 +366,24 @@ static int persist_policy(struct mas_daemon *d, const char *text, size_t len, co
 		return r;
 	snprintf(path, sizeof(path), "%s/%s", d->o.state_dir, ACTIVE_NAME);
 	return fileio_write_atomic(path, name, strlen(name), 0600, (uid_t)-1, (gid_t)-1);
+}
+
+/* compile_policy told this host's addresses (read now), so a protected local service is
+ * protected at each of them; without them, loopback and the wildcards are still aliases. */
+static int compile_here(struct mas_daemon *d, const struct mas_policy *p,
+			const struct mas_dest_addrs *addrs, uint64_t generation,
+			struct mas_compiled **ret, struct mas_error *err)
+{
+	struct mas_cidr *local = NULL;
+	size_t n_local = 0;
+	int r;
+
+	if (hostaddr_list(&local, &n_local) < 0)
+		n_local = 0;
+	r = compile_policy_local(p, addrs, local, n_local, generation, enforcer_root_level(d->enf),
+				 ret, err);
+	free(local);
+	return r;
 }
 
 int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char *name,
@@ -371,7 +410,7 @@ int daemon_apply(struct mas_daemon *d, const char *text, size_t len, const char 
 		r = resolver_addrs(d->resolver, p, &addrs, &unresolved, &failed_host);
 	if (r < 0)
 		goto out;
-	r = compile_policy(p, addrs, generation, enforcer_root_level(d->enf), &c, err);
+	r = compile_here(d, p, addrs, generation, &c, err);
 	if (r < 0)
 		goto refused;
 	st = calloc(p->n_agents ? p->n_agents : 1, sizeof(*st));
@@ -512,6 +551,47 @@ out:
 	return r;
 }
 
+static bool same_file_state(const struct stat *a, const struct stat *b)
+{
+	return a->st_ino == b->st_ino && a->st_dev == b->st_dev && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+/* The policy file as one version: replaced by rename, any read is whole; written in place, a
+ * read could see half of it, so a file changed in the last 100 ms is given time to settle and
+ * a read during which the file changed is repeated. -EAGAIN if it never held still. */
+static int read_policy_file(const char *path, char **ret, size_t *ret_len)
+{
+	for (int tries = 0; tries < 10; tries++) {
+		struct stat before, after;
+		struct timespec now;
+		char *text = NULL;
+		size_t len = 0;
+		int64_t age_ms;
+		int r;
+
+		if (stat(path, &before) < 0)
+			return -errno;
+		clock_gettime(CLOCK_REALTIME, &now);
+		age_ms = (int64_t)(now.tv_sec - before.st_mtim.tv_sec) * 1000 +
+			 (now.tv_nsec - before.st_mtim.tv_nsec) / 1000000;
+		if (age_ms >= 0 && age_ms < 100) {
+			usleep(50000);
+			continue;
+		}
+		if ((r = fileio_read_all(path, MAS_POLICY_MAX_BYTES, &text, &len)) < 0)
+			return r;
+		if (stat(path, &after) == 0 && same_file_state(&before, &after)) {
+			*ret = text;
+			*ret_len = len;
+			return 0;
+		}
+		free(text);
+	}
+	return -EAGAIN;
+}
+
 /* The same policy with the resolver's new address set: a new generation through the same
  * two-slot flip as an apply, so each connect sees the old set or the new one, never a mix. */
 static int swap_addresses(struct mas_daemon *d)
@@ -527,8 +607,7 @@ static int swap_addresses(struct mas_daemon *d)
 
 	r = resolver_addrs(d->resolver, d->policy, &addrs, &unresolved, &failed);
 	if (r == 0)
-		r = compile_policy(d->policy, addrs, generation, enforcer_root_level(d->enf), &c,
-				   &err);
+		r = compile_here(d, d->policy, addrs, generation, &c, &err);
 	if (r < 0)
 		goto out;
 	en = calloc(d->policy->n_agents ? d->policy->n_agents : 1, sizeof(*en));
@@ -620,7 +699,13 @@ int daemon_reload(struct mas_daemon *d, struct mas_error *err)
 	int r;
 
 	memset(err, 0, sizeof(*err));
-	r = fileio_read_all(d->o.policy_file, MAS_POLICY_MAX_BYTES, &text, &len);
+	r = read_policy_file(d->o.policy_file, &text, &len);
+	if (r == -EAGAIN) {
+		snprintf(err->msg, sizeof(err->msg),
+			 "%s: kept changing while being read; the policy in force stays",
+			 d->o.policy_file);
+		return r;
+	}
 	if (r < 0) {
 		snprintf(err->msg, sizeof(err->msg), "%s: cannot read: %s", d->o.policy_file,
 			 strerror(-r));
@@ -734,6 +819,11 @@ static int load_initial(struct mas_daemon *d, struct mas_error *err)
 			free(name);
 			if (r == 0)
 				return 0;
+			snprintf(path, sizeof(path), "%s/%s", d->o.state_dir, ACTIVE_POLICY);
+			record(d, MAS_MSGID_POLICY_REFUSED, MAS_CAT_DATA_CHANGES, LOG_ERR, NULL, 0,
+			       "the saved copy of the policy in force, %s, is unusable (%s); "
+			       "reading %s instead",
+			       path, err->msg[0] ? err->msg : strerror(-r), d->o.policy_file);
 		}
 	}
 	return daemon_reload(d, err);

@@ -107,6 +107,10 @@ void daemon_rescan(struct mas_daemon *d);
  * processes that are no agent. counts[a][v] with a in [0, n_agents]; the last row is -1. */
 int daemon_agent_counts(struct mas_daemon *d, uint64_t (**ret)[MAS_VERDICT_MAX]);
 
+/* Pins removed behind masd's back are pinned again from the fds it holds, and recorded; a pin
+ * that cannot be restored is reported (once per distinct error). Called from the tick. */
+void daemon_check_pins(struct mas_daemon *d);
+
 /* Keyring work that is due (called from the event loop's timer). */
 void daemon_keys_tick(struct mas_daemon *d);
 

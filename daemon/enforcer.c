@@ -32,6 +32,9 @@
 
 enum { INNER_META, INNER_AGENTS, INNER_LPM4, INNER_LPM6, INNER_CLASSES, INNER_MAX };
 
+/* one per entry of link_names */
+#define MAS_LINKS 8
+
 /* The idle slot made ready for the next apply, in the background after each flip: first one
  * grace period, after which no program still runs on the slot just left; then fresh empty maps
  * put in it. An apply then only fills them and flips: no grace period is on its path. */
@@ -63,6 +66,9 @@ struct mas_enforcer {
 	int meta_fd; /* the meta map of the slot in force, for grace periods; -1 if none */
 	bool need_grace; /* programs may still run on the idle slot (no grace period since) */
 	struct slot_prep *prep; /* the idle slot, made ready in the background */
+	/* held while masd runs, so a pin removed behind its back detaches nothing and can be
+	 * pinned again from here (enforcer_check_pins) */
+	struct bpf_link *links[MAS_LINKS];
 };
 
 static uint64_t mono_usec(void)
@@ -77,6 +83,7 @@ static const char *const link_names[] = { "link_connect4",     "link_connect6",
 					  "link_sendmsg4",     "link_sendmsg6",
 					  "link_sock_create",  "link_lsm_socket",
 					  "link_sock_release", "link_egress" };
+_Static_assert(sizeof(link_names) / sizeof(link_names[0]) == MAS_LINKS, "one held link per name");
 
 static void slot_prep_start(struct mas_enforcer *e);
 static void slot_prep_stop(struct mas_enforcer *e);
@@ -294,9 +301,12 @@ int enforcer_attach(struct mas_enforcer *e)
 				r = -EEXIST; /* pinned enforcement belongs to another cgroup root */
 			if (r == 0)
 				r = bpf_link__update_program(link, prog);
-			bpf_link__destroy(link); /* closes our fd; the pin keeps the link */
-			if (r < 0)
+			if (r < 0) {
+				bpf_link__destroy(link); /* closes our fd; the pin keeps the link */
 				return r;
+			}
+			bpf_link__destroy(e->links[i]);
+			e->links[i] = link;
 			continue;
 		}
 		if (access(path, F_OK) == 0)
@@ -304,12 +314,79 @@ int enforcer_attach(struct mas_enforcer *e)
 		link = bpf_program__attach_cgroup(prog, e->cgroup_fd);
 		if (!link)
 			return -errno;
-		r = bpf_link__pin(link, path);
-		bpf_link__destroy(link);
-		if (r < 0)
+		r = bpf_obj_pin(bpf_link__fd(link), path) < 0 ? -errno : 0;
+		if (r < 0) {
+			bpf_link__destroy(link);
 			return r;
+		}
+		bpf_link__destroy(e->links[i]);
+		e->links[i] = link;
 	}
 	return 0;
+}
+
+static int flow_pin_path(char *buf, size_t len, const char *dir, uint32_t slot);
+
+int enforcer_check_pins(struct mas_enforcer *e, unsigned *ret_restored)
+{
+	char path[PATH_MAX];
+	struct bpf_map *map;
+	unsigned n = 0;
+	int r = 0;
+
+	if (access(e->bpffs_dir, F_OK) < 0 && fileio_mkdir_p(e->bpffs_dir, 0700) < 0)
+		r = -errno;
+	for (size_t i = 0; i < sizeof(link_names) / sizeof(link_names[0]); i++) {
+		if (!e->links[i] || pin_path(path, sizeof(path), e->bpffs_dir, link_names[i]) < 0 ||
+		    access(path, F_OK) == 0)
+			continue;
+		if (bpf_obj_pin(bpf_link__fd(e->links[i]), path) < 0) {
+			if (!r)
+				r = -errno;
+			continue;
+		}
+		n++;
+	}
+	bpf_object__for_each_map(map, e->skel->obj)
+	{
+		const char *mp = bpf_map__pin_path(map);
+
+		if (bpf_map__is_internal(map) || !mp || access(mp, F_OK) == 0)
+			continue;
+		if (bpf_obj_pin(bpf_map__fd(map), mp) < 0) {
+			if (!r)
+				r = -errno;
+			continue;
+		}
+		n++;
+	}
+	/* the inner maps of both slots and the flow maps: from the ids their outer maps hold */
+	for (uint32_t slot = 0; slot < MAS_SLOTS; slot++) {
+		for (int i = 0; i <= INNER_MAX; i++) {
+			int outer = i < INNER_MAX ? bpf_map__fd(outer_at(e, i)) :
+						    bpf_map__fd(e->skel->maps.mas_flows);
+			int k = i < INNER_MAX ?
+					inner_pin_path(path, sizeof(path), e->bpffs_dir, slot, i) :
+					flow_pin_path(path, sizeof(path), e->bpffs_dir, slot);
+			uint32_t id = 0;
+			int fd;
+
+			if (k < 0 || access(path, F_OK) == 0 ||
+			    bpf_map_lookup_elem(outer, &slot, &id) < 0 || !id)
+				continue;
+			fd = bpf_map_get_fd_by_id(id);
+			if (fd < 0 || bpf_obj_pin(fd, path) < 0) {
+				if (!r)
+					r = -errno;
+			} else {
+				n++;
+			}
+			if (fd >= 0)
+				close(fd);
+		}
+	}
+	*ret_restored = n;
+	return r;
 }
 
 static int create_inner(int which, int *ret_fd)
@@ -1022,18 +1099,19 @@ int enforcer_teardown(struct mas_enforcer *e)
 
 	slot_prep_stop(e);
 	for (size_t i = 0; i < sizeof(link_names) / sizeof(link_names[0]); i++) {
-		struct bpf_link *link;
+		struct bpf_link *link = e->links[i];
 
-		if (pin_path(path, sizeof(path), e->bpffs_dir, link_names[i]) < 0 ||
-		    access(path, F_OK) < 0)
+		e->links[i] = NULL;
+		if (pin_path(path, sizeof(path), e->bpffs_dir, link_names[i]) < 0)
 			continue;
-		link = bpf_link__open(path);
+		if (!link && access(path, F_OK) == 0)
+			link = bpf_link__open(path);
 		if (!link)
 			continue;
 		if (bpf_link__detach(link) < 0 && !r)
 			r = -errno;
 		bpf_link__destroy(link);
-		if (unlink(path) < 0 && !r)
+		if (unlink(path) < 0 && errno != ENOENT && !r)
 			r = -errno;
 	}
 	bpf_object__for_each_map(map, e->skel->obj)
@@ -1057,6 +1135,8 @@ void enforcer_free(struct mas_enforcer *e)
 {
 	if (!e)
 		return;
+	for (size_t i = 0; i < sizeof(e->links) / sizeof(e->links[0]); i++)
+		bpf_link__destroy(e->links[i]); /* closes our fds; the pins keep the links */
 	slot_prep_stop(e);
 	free(e->prep);
 	if (e->meta_fd >= 0)

@@ -95,6 +95,10 @@ struct mas_flow {
 int enforcer_flows_drain(struct mas_enforcer *e, struct mas_flow **ret, size_t *ret_n,
 			 uint64_t *ret_lost);
 
+/* Pin again every link and map whose pin was removed behind masd's back (from the fds masd
+ * holds, so enforcement never stopped); *ret_restored counts them. 0 or the first error. */
+int enforcer_check_pins(struct mas_enforcer *e, unsigned *ret_restored);
+
 /* Detach every program and remove every pin. */
 int enforcer_teardown(struct mas_enforcer *e);
 

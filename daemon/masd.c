@@ -165,6 +165,7 @@ static int on_tick(sd_event_source *s, uint64_t usec, void *userdata)
 	events_tick(l->d->events);
 	audit_tick(l->d->audit);
 	daemon_keys_tick(l->d);
+	daemon_check_pins(l->d);
 	control_gc(l->ctl);
 	if (l->metrics_file && l->ticks++ % 5 == 0) {
 		int r = metrics_write(l->d, l->metrics_file);

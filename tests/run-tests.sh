@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs masd's tests and prints one line per test and a closing "N passed, N failed, N skipped".
-# usage: run-tests.sh unit BUILD | integration BUILD | all BUILD SANBUILD
+# usage: run-tests.sh unit BUILD | integration BUILD | fuzz BUILD | all BUILD SANBUILD
 # A test passes with exit 0, is skipped with exit 77 (its reason is printed), fails otherwise.
 set -u
 cd "$(dirname "$0")/.."
@@ -53,13 +53,27 @@ run_integration() { # build
 		[ -e "$t" ] || continue
 		run_one "integration/$(basename "$t" .sh)" env MASD_BUILD="$b" bash "$t"
 	done
+	for t in tests/bypass/test_*.sh; do
+		[ -e "$t" ] || continue
+		run_one "bypass/$(basename "$t" .sh)" env MASD_BUILD="$b" bash "$t"
+	done
+}
+
+run_fuzz() { # build: each harness briefly on its seed corpus
+	local b=$1 f
+	for f in "$b"/fuzz/fuzz_*; do
+		[ -x "$f" ] || continue
+		run_one "fuzz/$(basename "$f")" tests/fuzz/run.sh smoke "$b" "$(basename "$f")"
+	done
 }
 
 case $mode in
 unit) run_unit "$build" "" ;;
+fuzz) run_fuzz "$build" ;;
 integration) run_integration "$build" ;;
 all)
 	run_unit "$build" ""
+	run_fuzz "$build"
 	run_unit "$san" "-asan"
 	run_integration "$san"
 	;;

@@ -54,7 +54,9 @@ expect "$W" allowed connect tcp ::1 7000
 expect "$W" denied connect tcp 127.0.20.2 5432
 expect "$W" allowed connect tcp 127.0.20.5 8050
 expect "$W" denied connect tcp 127.0.20.5 8101
-expect "$W" denied connect tcp 127.0.21.1 7000
+# 127.0.21.1:7000 is ai's local alias (ai is protected and on loopback); another port is not
+expect "$W" allowed connect tcp 127.0.21.1 7000
+expect "$W" denied connect tcp 127.0.21.1 7001
 expect "$W" denied connect tcp ::1 7001
 expect "$W" allowed sendto 127.0.20.1 7000
 expect "$W" allowed sendto ::1 7000
