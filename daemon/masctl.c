@@ -178,19 +178,70 @@ static int cmd_validate(const char *file)
 	return r == -EINVAL ? EXIT_INVALID : EXIT_FAIL;
 }
 
+/* Whether buf is strict UTF-8 without NUL bytes (no overlong forms, no surrogates, nothing past
+ * U+10FFFF): what a D-Bus string may carry. */
+static bool bus_string_ok(const char *buf, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)buf, *end = p + len;
+
+	while (p < end) {
+		unsigned char c = *p, lo = 0x80, hi = 0xbf;
+		size_t n;
+
+		if (c == 0)
+			return false;
+		if (c < 0x80) {
+			p++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf) {
+			n = 2;
+		} else if (c >= 0xe0 && c <= 0xef) {
+			n = 3;
+			lo = c == 0xe0 ? 0xa0 : 0x80; /* overlong */
+			hi = c == 0xed ? 0x9f : 0xbf; /* surrogates */
+		} else if (c >= 0xf0 && c <= 0xf4) {
+			n = 4;
+			lo = c == 0xf0 ? 0x90 : 0x80;
+			hi = c == 0xf4 ? 0x8f : 0xbf;
+		} else {
+			return false;
+		}
+		if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
+			return false;
+		for (size_t i = 2; i < n; i++)
+			if ((p[i] & 0xc0) != 0x80)
+				return false;
+		p += n;
+	}
+	return true;
+}
+
 static int cmd_apply(sd_bus *b, const char *file)
 {
 	sd_bus_message *reply = NULL;
 	char *text = NULL;
+	size_t len = 0;
 	uint64_t gen = 0;
 	int r;
 
 	/* masd parses it, names file:line:col of an error as policy validate does, and audits
 	 * the refusal; parsing here too would double the time a large policy takes */
-	r = fileio_read_all(file, MAS_POLICY_MAX_BYTES, &text, NULL);
+	r = fileio_read_all(file, MAS_POLICY_MAX_BYTES, &text, &len);
 	if (r < 0) {
 		fprintf(stderr, "%s: cannot read: %s\n", file, strerror(-r));
 		return EXIT_FAIL;
+	}
+	if (!bus_string_ok(text, len)) {
+		/* a text D-Bus cannot carry: the parser says where it goes wrong */
+		struct mas_policy *p = NULL;
+		struct mas_error err = { 0 };
+
+		r = policy_parse_buffer(text, len, file, &p, &err);
+		policy_free(p);
+		free(text);
+		fprintf(stderr, "%s\n", err.msg[0] ? err.msg : "policy: not UTF-8 text");
+		return EXIT_INVALID;
 	}
 	r = call(b, "Apply", &reply, "ss", file, text);
 	free(text);
