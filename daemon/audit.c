@@ -73,6 +73,8 @@ struct mas_audit {
 	uint64_t last_ckpt_usec;
 	uint64_t last_state_usec;
 	uint64_t spooled;
+	uint64_t spool_dropped; /* bytes of a damaged spool dropped at start, to be reported */
+	uint64_t spool_bad_seq; /* the sequence number where the damage began */
 	struct ring_ent *ring;
 	size_t ring_next, ring_n;
 	bool outage; /* a send failed: the ring's records may be lost in journald's socket */
@@ -1014,6 +1016,7 @@ static int recover_spool_cb(struct mas_audit *a, const struct iovec *iov, int n,
 {
 	struct audit_kv kv[MAX_FIELDS];
 	struct audit_entry e;
+	bool *linked = ud;
 	bool ours;
 	int r;
 
@@ -1029,10 +1032,24 @@ static int recover_spool_cb(struct mas_audit *a, const struct iovec *iov, int n,
 	if (r < 0)
 		return r;
 	free(e.keys);
-	if (ours && e.chained && !e.malformed && e.seq >= a->seq) {
-		a->seq = e.seq + 1;
-		memcpy(a->head, e.hash, AUDIT_HASH_LEN);
+	if (!ours || !e.chained)
+		return 0;
+	/* a spooled record is trusted only if it is what was written and, after the first (the
+	 * state file may lag the journal by a checkpoint), links to the one before: from the
+	 * first one that is not, the rest of the spool is damaged */
+	if (e.malformed || memcmp(e.computed, e.hash, AUDIT_HASH_LEN)) {
+		a->spool_bad_seq = *linked || e.malformed ? a->seq : e.seq;
+		return -ESTALE;
 	}
+	if (!*linked && e.seq < a->seq)
+		return 0; /* in the chain already */
+	if (*linked && (memcmp(e.prev, a->head, AUDIT_HASH_LEN) || e.seq != a->seq)) {
+		a->spool_bad_seq = a->seq;
+		return -ESTALE;
+	}
+	*linked = true;
+	a->seq = e.seq + 1;
+	memcpy(a->head, e.hash, AUDIT_HASH_LEN);
 	return 0;
 }
 
@@ -1043,6 +1060,7 @@ static int recover_from_spool(struct mas_audit *a)
 	char *buf = NULL;
 	size_t len = 0, done = 0;
 	uint64_t count = 0;
+	bool linked = false;
 	int r;
 
 	r = path_of(a, "spool", path, sizeof(path));
@@ -1053,8 +1071,15 @@ static int recover_from_spool(struct mas_audit *a)
 		return 0;
 	if (r < 0)
 		return r;
-	r = spool_walk(a, buf, len, recover_spool_cb, NULL, &done, &count);
+	a->spool_bad_seq = a->seq;
+	r = spool_walk(a, buf, len, recover_spool_cb, &linked, &done, &count);
 	a->spooled = count;
+	if (r != -ENOMEM && (r < 0 || done < len)) {
+		/* keep the good records, drop the damage; the next record takes the dropped one's
+		 * sequence number, so the chain stays whole, and the drop is reported once open */
+		a->spool_dropped = len - done;
+		r = fileio_write_atomic(path, buf, done, 0600, (uid_t)-1, (gid_t)-1);
+	}
 	free(buf);
 	return r;
 }
@@ -1327,6 +1352,22 @@ static int open_chain(struct mas_audit *a)
 		return r;
 	a->chain_open = true;
 	early_flush(a, true);
+	if (a->spool_dropped) {
+		char seq[24], bytes[24], msg[200];
+		const struct audit_field f[] = { { "MAS_SPOOL_SEQ", seq },
+						 { "MAS_SPOOL_DROPPED_BYTES", bytes } };
+
+		snprintf(seq, sizeof(seq), "%llu", (unsigned long long)a->spool_bad_seq);
+		snprintf(bytes, sizeof(bytes), "%llu", (unsigned long long)a->spool_dropped);
+		snprintf(
+			msg, sizeof(msg),
+			"audit spool damaged from seq %s on: %s bytes dropped, the chain continues "
+			"from the last good record",
+			seq, bytes);
+		a->spool_dropped = 0;
+		(void)audit_emit(a, MAS_MSGID_AUDIT_SPOOL_DAMAGED, MAS_CAT_DATA_CHANGES, LOG_CRIT,
+				 msg, f, 2);
+	}
 	/* what the schedule has due (a key change is announced in the chain now), and the end of a
 	 * key change a crash interrupted */
 	(void)keys_tick(a->keys, keys_now(a));

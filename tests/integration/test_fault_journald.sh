@@ -93,6 +93,6 @@ echo "# verify exit $rc: $(jq -c '[.findings[]? | {kind, seq, count}]' "$T/v2.js
 # a torn spool must not pass unnoticed: masd reports it, or the verifier flags the chain
 check "the torn spool is not silent (masd reported: $reported, verify exit $rc)" \
 	[ "$reported" -eq 1 -o "$rc" -eq 4 ]
-[ "$reported" -eq 1 ] || echo "# KNOWN ISSUE: masd replays a torn spool without a record of it"
+check "masd reports the damaged spool itself" [ "$reported" -eq 1 ]
 check "masd enforces" [ "$(probe_in other connect tcp 127.0.20.1 7000 | cut -d' ' -f1)" = denied ]
 mas_done
