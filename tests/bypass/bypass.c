@@ -46,49 +46,22 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../lib/sock_tool.h"
+
 #ifndef IPPROTO_MPTCP
 #define IPPROTO_MPTCP 262
 #endif
 
-static int join_cgroup(const char *dir)
-{
-	char path[4096], pid[16];
-	int fd, n;
-
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno;
-	n = snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	if (write(fd, pid, (size_t)n) != n) {
-		n = errno;
-		close(fd);
-		return n;
-	}
-	close(fd);
-	return 0;
-}
-
+/* The address, or exit: a test with a bad address is a broken test. */
 static int make_addr(const char *addr, int port, struct sockaddr_storage *ss, socklen_t *len)
 {
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
+	int fam = tool_addr(addr, port, ss, len);
 
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		*len = sizeof(*s4);
-		return AF_INET;
+	if (fam < 0) {
+		fprintf(stderr, "bypass: bad address %s\n", addr);
+		exit(2);
 	}
-	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*s6);
-		return AF_INET6;
-	}
-	fprintf(stderr, "bypass: bad address %s\n", addr);
-	exit(2);
+	return fam;
 }
 
 /* 0 reached, or the errno; a peer that refused or did not answer was reached past the policy */
@@ -333,7 +306,7 @@ static int do_mkcg(const char *name, const char *addr, int port)
 	snprintf(sub, sizeof(sub), "%s/%s", cg, name);
 	if (mkdir(sub, 0755) < 0 && errno != EEXIST)
 		return errno;
-	if ((r = join_cgroup(sub))) {
+	if ((r = tool_join_cgroup(sub))) {
 		fprintf(stderr, "bypass: cannot join %s: %s\n", sub, strerror(r));
 		return r;
 	}
@@ -398,7 +371,7 @@ static int do_fdpass(const char *kind, const char *outcg, const char *addr, int 
 		return errno;
 	if (pid == 0) {
 		close(sv[0]);
-		if ((r = join_cgroup(outcg)))
+		if ((r = tool_join_cgroup(outcg)))
 			_exit(2);
 		fd = socket(fam, (udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0);
 		if (fd < 0)
@@ -508,7 +481,7 @@ int main(int argc, char **argv)
 	const char *t;
 
 	if (argc > 2 && !strcmp(argv[1], "--cgroup")) {
-		int r = join_cgroup(argv[2]);
+		int r = tool_join_cgroup(argv[2]);
 
 		if (r) {
 			fprintf(stderr, "bypass: cannot join %s: %s\n", argv[2], strerror(r));
@@ -553,7 +526,7 @@ int main(int argc, char **argv)
 	if (!strcmp(t, "mkcg") && n == 3)
 		return report(do_mkcg(argv[i + 1], argv[i + 2], atoi(argv[i + 3])));
 	if (!strcmp(t, "escape") && n == 1)
-		return report(join_cgroup(argv[i + 1]));
+		return report(tool_join_cgroup(argv[i + 1]));
 	if (!strcmp(t, "fdpass") && n == 4)
 		return report(do_fdpass(argv[i + 1], argv[i + 2], argv[i + 3], atoi(argv[i + 4])));
 	if (!strcmp(t, "socket") && (n == 1 || n == 2)) {

@@ -38,52 +38,14 @@
 #include <time.h>
 #include <unistd.h>
 
-static int join_cgroup(const char *dir)
-{
-	char path[4096], pid[16];
-	int fd, n;
-
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	if (write(fd, pid, (size_t)n) != n) {
-		n = -errno;
-		close(fd);
-		return n;
-	}
-	close(fd);
-	return 0;
-}
-
-static int make_addr(const char *addr, int port, struct sockaddr_storage *ss, socklen_t *len)
-{
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-
-	memset(ss, 0, sizeof(*ss));
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons((uint16_t)port);
-		*len = sizeof(*s4);
-		return AF_INET;
-	}
-	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons((uint16_t)port);
-		*len = sizeof(*s6);
-		return AF_INET6;
-	}
-	return -1;
-}
+#include "../lib/sock_tool.h"
 
 /* 0 when the kernel let the call through (whatever the peer did), EPERM when refused. */
 static int try_connect(int type, const char *addr, int port)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fam = make_addr(addr, port, &ss, &len), fd, r;
+	int fam = tool_addr(addr, port, &ss, &len), fd, r;
 
 	if (fam < 0)
 		return -1;
@@ -101,7 +63,7 @@ static int try_sendto(const char *addr, int port)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fam = make_addr(addr, port, &ss, &len), fd, r;
+	int fam = tool_addr(addr, port, &ss, &len), fd, r;
 
 	if (fam < 0)
 		return -1;
@@ -260,7 +222,7 @@ static int udpmulti(const char *addr, int port, long n)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fam = make_addr(addr, port, &ss, &len), fd;
+	int fam = tool_addr(addr, port, &ss, &len), fd;
 	struct tally t = { 0 };
 
 	if (fam < 0)
@@ -279,7 +241,7 @@ static int hold(const char *addr, int port, long n)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fam = make_addr(addr, port, &ss, &len);
+	int fam = tool_addr(addr, port, &ss, &len);
 	struct tally t = { 0 };
 
 	if (fam < 0)
@@ -311,7 +273,7 @@ static int cycles(const char *addr, int port, int badport, long n)
 		socklen_t len;
 		int kind = (int)(k % 3), fam, fd, r;
 
-		fam = make_addr(addr, kind == 1 ? badport : port, &ss, &len);
+		fam = tool_addr(addr, kind == 1 ? badport : port, &ss, &len);
 		if (fam < 0)
 			return 2;
 		fd = socket(fam, SOCK_STREAM | SOCK_CLOEXEC | (kind == 2 ? SOCK_NONBLOCK : 0), 0);
@@ -339,7 +301,7 @@ static int bulk(int type, const char *addr, int port, int secs)
 	static char buf[65536];
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fam = make_addr(addr, port, &ss, &len), fd;
+	int fam = tool_addr(addr, port, &ss, &len), fd;
 	long long sent = 0, errs = 0;
 
 	if (fam < 0)
@@ -369,7 +331,7 @@ static int sink(int type, const char *addr, int port, int secs)
 	static char buf[65536];
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fam = make_addr(addr, port, &ss, &len), fd, one = 1, c;
+	int fam = tool_addr(addr, port, &ss, &len), fd, one = 1, c;
 	long long got = 0;
 	uint64_t start = 0, end;
 
@@ -414,7 +376,7 @@ static int serve(int type, const char *addr, int port)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
-	int fam = make_addr(addr, port, &ss, &len), fd, one = 1;
+	int fam = tool_addr(addr, port, &ss, &len), fd, one = 1;
 
 	if (fam < 0)
 		return 2;
@@ -448,10 +410,10 @@ int main(int argc, char **argv)
 	int i = 1;
 
 	if (argc > 2 && !strcmp(argv[1], "--cgroup")) {
-		int r = join_cgroup(argv[2]);
+		int r = tool_join_cgroup(argv[2]);
 
-		if (r < 0) {
-			fprintf(stderr, "probe: cannot join %s: %s\n", argv[2], strerror(-r));
+		if (r) {
+			fprintf(stderr, "probe: cannot join %s: %s\n", argv[2], strerror(r));
 			return 2;
 		}
 		i = 3;
