@@ -138,8 +138,12 @@ struct mas_meta {
 	__u64 generation;
 	__u32 root_level; /* cgroup level of the enforcement root */
 	__u8 mode; /* enum mas_mode: the global mode, for processes that are no agent */
-	__u8 pad[3];
+	__u8 flags; /* MAS_META_* */
+	__u8 pad[2];
 };
+/* mas_meta.flags: every allowed decision of an agent is an event (audit.allowed_events: all),
+ * not only the first of each flow in the flow interval. */
+#define MAS_META_ALLOWED_EVENTS_ALL 0x1
 
 /* A rate-limit class as one policy slot states it, keyed by its stable key in the slot's table.
  * The numbers live in the slot, the bucket state outside it: a flip rescales, never refills. */
@@ -165,7 +169,7 @@ struct mas_bucket {
 	struct bpf_spin_lock lock;
 	__u32 pad;
 	__u64 tokens;
-	__u64 last_ns; /* CLOCK_MONOTONIC of the last refill */
+	__u64 last_ns; /* CLOCK_BOOTTIME of the last refill */
 };
 
 /* What a socket remembers (socket-local storage): the agent and class its traffic is billed to,

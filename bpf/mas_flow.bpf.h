@@ -35,7 +35,8 @@ struct {
 	__type(value, __u64);
 } mas_flow_lost SEC(".maps");
 
-/* 0 when counted; -1 when the map had no room for it. */
+/* 0 when counted in a flow that was there; 1 when it began a flow; -1 when the map had no room
+ * for it. */
 static __always_inline int mas_flow_add(void *flows, const struct mas_flow_key *k, __u64 now)
 {
 	struct mas_flow_val init = { .count = 1, .first_ns = now, .last_ns = now }, *v;
@@ -43,7 +44,7 @@ static __always_inline int mas_flow_add(void *flows, const struct mas_flow_key *
 	v = bpf_map_lookup_elem(flows, k);
 	if (!v) {
 		if (bpf_map_update_elem(flows, k, &init, BPF_NOEXIST) == 0)
-			return 0;
+			return 1;
 		v = bpf_map_lookup_elem(flows, k); /* another CPU created it meanwhile */
 		if (!v)
 			return -1;
@@ -55,23 +56,25 @@ static __always_inline int mas_flow_add(void *flows, const struct mas_flow_key *
 	return 0;
 }
 
-/* Count one address decision. Processes that are no agent are counted only when refused:
- * the rest of the host's traffic is not ours to record. */
-static __always_inline void mas_flow_count(__u32 agent_id, const struct mas_decision *d,
-					   __u64 generation, __u8 family, __u8 protocol, __u16 port,
-					   const void *addr, __u32 addr_len)
+/* Count one address decision (now: CLOCK_BOOTTIME). Processes that are no agent are counted
+ * only when refused: the rest of the host's traffic is not ours to record. 1 when the decision
+ * began a flow in this interval, or could not be recorded in one: the caller reports it as an
+ * event; 0 when an existing flow counted it. */
+static __always_inline int mas_flow_count(__u32 agent_id, const struct mas_decision *d,
+					  __u64 generation, __u64 now, __u8 family, __u8 protocol,
+					  __u16 port, const void *addr, __u32 addr_len)
 {
 	struct mas_flow_key k = {};
 	__u32 zero = 0, slot, *slotp;
-	__u64 now, *lost;
+	__u64 *lost;
 	void *flows;
+	int r;
 
 	if (agent_id == MAS_NO_AGENT && d->verdict == MAS_VERDICT_ALLOW)
-		return;
+		return 0;
 	slotp = bpf_map_lookup_elem(&mas_flow_slot, &zero);
 	slot = slotp ? *slotp & 1 : 0;
 	flows = bpf_map_lookup_elem(&mas_flows, &slot);
-	now = bpf_ktime_get_boot_ns();
 	k.agent_id = agent_id;
 	k.verdict = d->verdict;
 	k.reason = d->reason;
@@ -85,20 +88,23 @@ static __always_inline void mas_flow_count(__u32 agent_id, const struct mas_deci
 			__builtin_memcpy(k.addr, addr, 4);
 		else if (addr_len == 16)
 			__builtin_memcpy(k.addr, addr, 16);
-		if (mas_flow_add(flows, &k, now) == 0)
-			return;
+		r = mas_flow_add(flows, &k, now);
+		if (r >= 0)
+			return r;
 		/* full: fold into the agent's flow for this verdict */
 		k.port = 0;
 		k.protocol = 0;
 		k.family = 0;
 		k.dest = MAS_NO_DEST;
 		__builtin_memset(k.addr, 0, sizeof(k.addr));
-		if (mas_flow_add(flows, &k, now) == 0)
-			return;
+		r = mas_flow_add(flows, &k, now);
+		if (r >= 0)
+			return r;
 	}
 	lost = bpf_map_lookup_elem(&mas_flow_lost, &zero);
 	if (lost)
 		(*lost)++;
+	return 1;
 }
 
 #endif

@@ -193,8 +193,8 @@ static __always_inline const struct mas_agent_val *mas_find_agent(void *agents, 
 }
 
 static __always_inline void mas_emit(const struct mas_decision *d, __u32 agent_id, __u64 gen,
-				     __u8 hook, __u8 family, __u8 protocol, __u8 sock_type,
-				     __u16 port, const void *addr, __u32 addr_len)
+				     __u64 now, __u8 hook, __u8 family, __u8 protocol,
+				     __u8 sock_type, __u16 port, const void *addr, __u32 addr_len)
 {
 	struct mas_event *e = bpf_ringbuf_reserve(&mas_events, sizeof(*e), 0);
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -203,7 +203,7 @@ static __always_inline void mas_emit(const struct mas_decision *d, __u32 agent_i
 		mas_stat_inc(MAS_STAT_RINGBUF_DROPS);
 		return;
 	}
-	e->ts_ns = bpf_ktime_get_boot_ns();
+	e->ts_ns = now;
 	e->cgroup_id = bpf_get_current_cgroup_id();
 	e->generation = gen;
 	e->pid = pid_tgid >> 32;
@@ -254,10 +254,9 @@ static __always_inline const struct mas_meta *mas_slot(__u32 *ret_slot)
 /* Take cost from the (agent, key) bucket of map, creating it full. 0 when it holds too little,
  * or when the map has no room (refused: a limit never fails open). */
 static __always_inline int mas_bucket_charge(void *map, __u32 agent_id, __u32 key, __u64 rate,
-					     __u64 cap, __u64 cost)
+					     __u64 cap, __u64 cost, __u64 now)
 {
 	struct mas_pair_key k = { .agent_id = agent_id, .key = key };
-	__u64 now = bpf_ktime_get_ns();
 	struct mas_bucket *b;
 	int ok;
 
@@ -315,7 +314,7 @@ static __always_inline void mas_conn_put(__u32 agent_id, __u32 dest_key)
  * destinations an unconnected UDP socket already paid for. */
 static __always_inline void mas_limit(struct bpf_sock_addr *ctx, const struct mas_agent_val *agent,
 				      const struct mas_rule *rule, __u32 slot, int datagram,
-				      struct mas_decision *d)
+				      __u64 now, struct mas_decision *d)
 {
 	const struct mas_class *cls = 0;
 	struct mas_sk_state *st;
@@ -335,7 +334,7 @@ static __always_inline void mas_limit(struct bpf_sock_addr *ctx, const struct ma
 	if (!rule->max_conn && !datagram && (!cls || !cls->bytes_per_second)) {
 		if (cls &&
 		    !mas_bucket_charge(&mas_buckets, agent->agent_id, cls->key, cls->per_minute,
-				       (__u64)cls->burst * MAS_REQ_SCALE, MAS_REQ_SCALE))
+				       (__u64)cls->burst * MAS_REQ_SCALE, MAS_REQ_SCALE, now))
 			mas_refuse(d, MAS_VERDICT_RATE_LIMITED, MAS_REASON_BUCKET_EMPTY,
 				   agent->mode);
 		return;
@@ -375,7 +374,7 @@ static __always_inline void mas_limit(struct bpf_sock_addr *ctx, const struct ma
 	if (datagram && mas_sk_paid(st->paid, rule->dest_key))
 		return;
 	if (!mas_bucket_charge(&mas_buckets, agent->agent_id, cls->key, cls->per_minute,
-			       (__u64)cls->burst * MAS_REQ_SCALE, MAS_REQ_SCALE)) {
+			       (__u64)cls->burst * MAS_REQ_SCALE, MAS_REQ_SCALE, now)) {
 		if (counted) {
 			mas_conn_put(agent->agent_id, rule->dest_key);
 			st->conn_agent = 0;
@@ -409,6 +408,8 @@ static __always_inline int mas_addr_hook(struct bpf_sock_addr *ctx, __u8 hook, i
 	__u8 proto, family;
 	__u16 port;
 	void *agents;
+	int new_flow;
+	__u64 now;
 
 	meta = mas_slot(&slot);
 	if (!meta) {
@@ -454,15 +455,26 @@ static __always_inline int mas_addr_hook(struct bpf_sock_addr *ctx, __u8 hook, i
 		rule = mas_match_rule(pv, port, proto);
 
 	mas_decide_addr(agent, rule, meta->mode, &d);
+	if (!agent && d.verdict == MAS_VERDICT_ALLOW) {
+		/* the host's own traffic: counted, nothing more (no clock read, flow or event) */
+		mas_count(MAS_NO_AGENT, &d);
+		return 1;
+	}
+	/* one clock reading per decision: the bucket, the flow and the event share it */
+	now = bpf_ktime_get_boot_ns();
 	if (agent && rule && d.verdict == MAS_VERDICT_ALLOW)
-		mas_limit(ctx, agent, rule, slot, hook >= MAS_HOOK_SENDMSG4, &d);
+		mas_limit(ctx, agent, rule, slot, hook >= MAS_HOOK_SENDMSG4, now, &d);
 	mas_set_errno(&d);
 	mas_count(agent ? agent->agent_id : MAS_NO_AGENT, &d);
-	mas_flow_count(agent ? agent->agent_id : MAS_NO_AGENT, &d, meta->generation, family,
-		       (__u8)ctx->protocol, port, w, v6 ? 16 : 4);
-	if (agent || d.verdict != MAS_VERDICT_ALLOW)
-		mas_emit(&d, agent ? agent->agent_id : MAS_NO_AGENT, meta->generation, hook, family,
-			 (__u8)ctx->protocol, (__u8)ctx->type, port, w, v6 ? 16 : 4);
+	new_flow = mas_flow_count(agent ? agent->agent_id : MAS_NO_AGENT, &d, meta->generation, now,
+				  family, (__u8)ctx->protocol, port, w, v6 ? 16 : 4);
+	/* Every decision is counted (above); the event stream carries every refusal, and of an
+	 * agent's allowed decisions the first of each flow in the flow interval, unless the policy
+	 * asks for all of them: the event is most of a decision's cost (docs/performance.md). */
+	if (d.verdict != MAS_VERDICT_ALLOW ||
+	    (agent && (new_flow || (meta->flags & MAS_META_ALLOWED_EVENTS_ALL))))
+		mas_emit(&d, agent ? agent->agent_id : MAS_NO_AGENT, meta->generation, now, hook,
+			 family, (__u8)ctx->protocol, (__u8)ctx->type, port, w, v6 ? 16 : 4);
 	return d.allow;
 }
 
@@ -542,7 +554,7 @@ int mas_egress(struct __sk_buff *skb)
 	if (cost > cap)
 		cost = cap; /* a packet larger than the burst takes the whole bucket */
 	if (mas_bucket_charge(&mas_byte_buckets, st->agent_id, key, cls->bytes_per_second, cap,
-			      cost))
+			      cost, bpf_ktime_get_boot_ns()))
 		return 1;
 	mas_stat_inc(MAS_STAT_EGRESS_DROPS);
 	{
@@ -582,8 +594,8 @@ int mas_lsm_socket(unsigned long long *ctx)
 	if (d.verdict == MAS_VERDICT_ALLOW)
 		return 1;
 	mas_count(agent->agent_id, &d);
-	mas_emit(&d, agent->agent_id, meta->generation, MAS_HOOK_SOCK_CREATE, (__u8)family,
-		 (__u8)protocol, (__u8)type, 0, 0, 0);
+	mas_emit(&d, agent->agent_id, meta->generation, bpf_ktime_get_boot_ns(),
+		 MAS_HOOK_SOCK_CREATE, (__u8)family, (__u8)protocol, (__u8)type, 0, 0, 0);
 	return d.allow;
 }
 
@@ -608,7 +620,8 @@ int mas_sock_create(struct bpf_sock *ctx)
 	if (d.verdict == MAS_VERDICT_ALLOW)
 		return 1; /* ordinary sockets are counted when they connect or send */
 	mas_count(agent->agent_id, &d);
-	mas_emit(&d, agent->agent_id, meta->generation, MAS_HOOK_SOCK_CREATE, (__u8)ctx->family,
-		 (__u8)ctx->protocol, (__u8)ctx->type, 0, 0, 0);
+	mas_emit(&d, agent->agent_id, meta->generation, bpf_ktime_get_boot_ns(),
+		 MAS_HOOK_SOCK_CREATE, (__u8)ctx->family, (__u8)ctx->protocol, (__u8)ctx->type, 0,
+		 0, 0);
 	return d.allow;
 }

@@ -483,6 +483,7 @@ int compile_policy_local(const struct mas_policy *p, const struct mas_dest_addrs
 	c->meta.generation = generation;
 	c->meta.root_level = root_level;
 	c->meta.mode = p->mode == MAS_POLICY_AUDIT ? MAS_MODE_AUDIT : MAS_MODE_ENFORCE;
+	c->meta.flags = p->audit.allowed_events_all ? MAS_META_ALLOWED_EVENTS_ALL : 0;
 	*ret = c;
 	c = NULL;
 	r = 0;

@@ -878,7 +878,7 @@ int enforcer_tokens(struct mas_enforcer *e, uint32_t agent_id, const struct mas_
 		return 0;
 	}
 	/* the kernel refills lazily: show what the next call would find (cost 0 takes nothing) */
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_BOOTTIME, &ts); /* the programs' bpf_ktime_get_boot_ns() */
 	mas_bucket_take(&b.tokens, &b.last_ns,
 			(uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec, rate, cap, 0);
 	*ret = b.tokens / scale;

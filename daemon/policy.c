@@ -1511,6 +1511,7 @@ static int parse_audit(struct ctx *c, const yaml_node_t *map)
 		AU_CP_RECORDS,
 		AU_CP_SECONDS,
 		AU_FLOW_INTERVAL,
+		AU_ALLOWED_EVENTS,
 		AU_N
 	};
 	struct field f[AU_N] = {
@@ -1521,6 +1522,7 @@ static int parse_audit(struct ctx *c, const yaml_node_t *map)
 		[AU_CP_RECORDS] = { .key = "checkpoint_records" },
 		[AU_CP_SECONDS] = { .key = "checkpoint_seconds" },
 		[AU_FLOW_INTERVAL] = { .key = "flow_interval" },
+		[AU_ALLOWED_EVENTS] = { .key = "allowed_events" },
 	};
 	struct mas_audit_conf *a = &c->p->audit;
 	yaml_node_item_t *it;
@@ -1598,6 +1600,18 @@ static int parse_audit(struct ctx *c, const yaml_node_t *map)
 			return r;
 		if (a->flow_interval_s > 86400)
 			return fail(c, f[AU_FLOW_INTERVAL].val, "a duration from 1s to 1d");
+		path_pop(c, old);
+	}
+	if (f[AU_ALLOWED_EVENTS].val) {
+		yaml_node_t *v = f[AU_ALLOWED_EVENTS].val;
+
+		old = path_key(c, "allowed_events");
+		if (is_text(v) && !strcmp(scalar(v), "all"))
+			a->allowed_events_all = true;
+		else if (is_text(v) && !strcmp(scalar(v), "new_flows"))
+			a->allowed_events_all = false;
+		else
+			return fail(c, v, "all or new_flows");
 		path_pop(c, old);
 	}
 	return 0;

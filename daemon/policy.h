@@ -128,6 +128,8 @@ struct mas_audit_conf {
 		checkpoint_records; /* extension: sign a checkpoint every N records (default 256) */
 	uint32_t checkpoint_seconds; /* extension: ... or every T seconds (default 5) */
 	uint64_t flow_interval_s; /* extension: one flow summary per flow per interval (60) */
+	bool allowed_events_all; /* extension: every allowed decision an event, not the first
+				    of each flow per interval (allowed_events: all | new_flows) */
 };
 
 /* extension: which DNS server masd asks for the destinations' host names, and how long an

@@ -8,9 +8,12 @@
 . "$(dirname "$0")/../lib/masd.sh"
 mas_setup
 
+# every allowed decision an event (not only the first of each flow): the check below reads
+# every decision's generation from its event
 # odd generations: x then y, A may reach x, B may reach y
 cat >"$T/odd.yaml" <<'YAML'
 version: 1
+audit: { allowed_events: all }
 destinations:
   x: { cidrs: [127.0.30.1/32], ports: [80] }
   y: { cidrs: [127.0.30.2/32], ports: [80] }
@@ -23,6 +26,7 @@ YAML
 # even generations: y then x, A may reach y, B may reach x
 cat >"$T/even.yaml" <<'YAML'
 version: 1
+audit: { allowed_events: all }
 destinations:
   y: { cidrs: [127.0.30.2/32], ports: [80] }
   x: { cidrs: [127.0.30.1/32], ports: [80] }
