@@ -128,6 +128,42 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 read -r m_t1 m_c1 <<<"$(stats "$prog_id")"
 read -r f_t1 f_c1 <<<"$(stats "$floor_id")"
+
+# Where the program's time goes: perf samples the whole machine (cpu-clock: no hardware counters
+# in this VM) while an agent connects; a sample whose stack holds mas_connect4 is the program's,
+# and the function it called (or the program itself) says what for. Not under bpf_stats (run
+# above): sampling slows every path it interrupts, so shares are read from here, ns from there.
+PROFILE=""
+if command -v perf >/dev/null && perf record -q -e cpu-clock -o /dev/null -- true 2>/dev/null; then
+	stage "profile: perf samples the full program while agent a50 connects"
+	perf record -q -a -g -e cpu-clock -F 10000 -o "$OUT/perf.data" -- sleep 6 2>/dev/null &
+	perf_pid=$!
+	sleep 0.5
+	"$OUT/connbench" --cgroup "$CG/a50" --netns "$NSP" 127.0.50.1 9000 $((N * 8)) >/dev/null
+	wait $perf_pid
+	PROFILE=$(perf script -i "$OUT/perf.data" -F ip,sym 2>/dev/null | awk -v RS= '
+		/mas_connect4/ {
+			n = split($0, l, "\n"); callee = "self"
+			for (i = 1; i <= n; i++) {
+				split(l[i], f, " ")
+				if (f[2] ~ /mas_connect4/) break
+				callee = f[2]
+			}
+			if (callee == "self") c = "the program'"'"'s own instructions (rules, grants, keys)"
+			else if (callee ~ /trie_/) c = "LPM trie lookup (10,000 prefixes)"
+			else if (callee ~ /htab|lookup_nulls|memcmp|jhash/) c = "hash map lookups (agent, class, bucket, counter, flow)"
+			else if (callee ~ /ktime|read_tsc|clock/) c = "clock reading"
+			else if (callee ~ /spin_lock|spin_unlock/) c = "bucket spin lock"
+			else if (callee ~ /ringbuf/) c = "ring-buffer event"
+			else if (callee ~ /bpf_get_current/) c = "cgroup and task identity"
+			else if (callee ~ /array_map|percpu_array/) c = "array map lookups"
+			else c = "other (" callee ")"
+			cnt[c]++; tot++
+		}
+		END { for (c in cnt) printf "%d\t%.1f\t%s\n", cnt[c], 100 * cnt[c] / tot, c }' |
+		sort -rn)
+	rm -f "$OUT/perf.data"
+fi
 # the nftables rounds ran in an agent's cgroup too: masd's program ran there; count them all
 
 stage "computing"
@@ -161,6 +197,13 @@ printf "%-44s %11s%%\n" "nftables overhead over no filter" "$nft_ovh"
 printf "%-44s %12s %12s\n" "masd overhead / nftables overhead" "$ratio_nft" "< 0.33 $v_nft"
 printf "%-44s %9s ms\n" "nft -f of the 10,000-element ruleset" "$nft_load_ms"
 echo "(per-round medians: base${MED[base]}; masd${MED[masd]}; nft${MED[nft]}; floor${MED[floor]})"
+if [ -n "$PROFILE" ]; then
+	echo "where the full program's time goes (perf, $(awk -F'\t' '{ s += $1 } END { print s }' \
+		<<<"$PROFILE") samples in mas_connect4; ns = share x the bpf_stats figure):"
+	while IFS=$'\t' read -r n pct what; do
+		printf "  %5s%%  %5.0f ns  %s\n" "$pct" "$(awk -v p="$pct" -v f="$full_ns" 'BEGIN { print p * f / 100 }')" "$what"
+	done <<<"$PROFILE"
+fi
 
 mkdir -p "$HERE/results"
 J=$HERE/results/bench-$(date +%Y%m%dT%H%M%S).json
@@ -191,3 +234,8 @@ bench_result connect "connect() overhead of masd over no filter" "$masd_ovh" % 4
 bench_result connect "connect() overhead of nftables over no filter" "$nft_ovh" % "" "" "$x"
 bench_result connect "masd's overhead / nftables' overhead" "$ratio_nft" "" 0.33 le "$x"
 bench_result connect "nft -f of the 10,000-element ruleset" "$nft_load_ms" ms "" "" "$x"
+if [ -n "$PROFILE" ]; then
+	while IFS=$'\t' read -r n pct what; do
+		bench_result connect "  profile: $what (share of the program's samples; $n)" "$pct" % "" "" "$x"
+	done <<<"$PROFILE"
+fi
