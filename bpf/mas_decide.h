@@ -198,6 +198,17 @@ static __always_inline void mas_decide_socket_proto(const struct mas_agent_val *
 	mas_decide_socket(agent, family, type, d);
 }
 
+/* Whether socket creation needs the policy at all: 0 when mas_decide_socket_proto allows it for
+ * every caller, agent or not, in any mode (TCP and UDP sockets, most of what agents make), so
+ * the program can let it through before looking up the slot and the agent. */
+static __always_inline int mas_socket_needs_decision(__u32 family, __u32 type, __u32 protocol)
+{
+	if (family == MAS_AF_PACKET || (type & 0xf) == MAS_SOCK_RAW)
+		return 1;
+	return (family == MAS_AF_INET && protocol == MAS_IPPROTO_ICMP) ||
+	       (family == MAS_AF_INET6 && protocol == MAS_IPPROTO_ICMPV6);
+}
+
 /* An IPv4-mapped IPv6 address (::ffff:a.b.c.d), given as four 32-bit words in network order. */
 static __always_inline int mas_v4mapped(const __u32 w[4])
 {

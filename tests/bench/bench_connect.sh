@@ -58,8 +58,12 @@ REL=${CG#$MOUNT/}
 for a in $(seq -w 0 99); do mas_cgroup a$a; done
 OUTSIDE=$MOUNT/masbench-out-$$
 FLOOR_CG=$MOUNT/masbench-floor-$$
+# nftables is measured on its own: the same 100 agent cgroups, outside masd's root, so that
+# none of masd's programs runs on its connects
+NFTCG=$MOUNT/masbench-nft-$$
 mkdir -p "$OUTSIDE" "$FLOOR_CG"
-trap 'bench_cleanup; rmdir "$OUTSIDE" "$FLOOR_CG" 2>/dev/null' EXIT
+for a in $(seq -w 0 99); do mkdir -p "$NFTCG/a$a"; done
+trap 'bench_cleanup; rmdir "$OUTSIDE" "$FLOOR_CG" "$NFTCG"/a* "$NFTCG" 2>/dev/null' EXIT
 
 stage "starting masd on the policy"
 mas_start --policy "$OUT/policy.yaml" || exit 1
@@ -91,7 +95,7 @@ field() { echo "$1" | sed -n "s/.*$2=\([0-9]*\).*/\1/p"; }
 	echo "  chain output { type filter hook output priority 0; policy accept;"
 	echo "    ct state established,related accept"
 	for a in $(seq -w 0 99); do
-		echo "    socket cgroupv2 level $(($(echo "$REL" | tr -cd / | wc -c) + 2)) \"${CG#/sys/fs/cgroup/}/a$a\" ip daddr @dests limit rate 16000/second burst 1000000 packets accept"
+		echo "    socket cgroupv2 level 2 \"${NFTCG#/sys/fs/cgroup/}/a$a\" ip daddr @dests limit rate 16000/second burst 1000000 packets accept"
 	done
 	echo "    socket cgroupv2 level 1 \"${OUTSIDE#/sys/fs/cgroup/}\" ip daddr @dests limit rate 16000/second burst 1000000 packets accept"
 	echo "    ip daddr @dests drop"
@@ -101,13 +105,11 @@ field() { echo "$1" | sed -n "s/.*$2=\([0-9]*\).*/\1/p"; }
 
 declare -A MED P99
 for k in base masd nft floor; do MED[$k]=""; P99[$k]=""; done
-sysctl -qw kernel.bpf_stats_enabled=1
 prog_id=$(bpftool -j cgroup show "$CG" | jq '[.[] | select(.attach_type == "cgroup_inet4_connect")][0].id')
 floor_id=$(bpftool -j prog show pinned "$FLOOR_PIN" | jq .id)
 stats() { bpftool -j prog show id "$1" | jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'; }
-read -r m_t0 m_c0 <<<"$(stats "$prog_id")"
-read -r f_t0 f_c0 <<<"$(stats "$floor_id")"
 
+sysctl -qw kernel.bpf_stats_enabled=0
 for r in $(seq 1 "$ROUNDS"); do
 	stage "round $r/$ROUNDS: $N connects each: no filter, floor program, masd, nftables"
 	out=$(run "$OUTSIDE") || exit 1
@@ -121,13 +123,37 @@ for r in $(seq 1 "$ROUNDS"); do
 	ip netns exec "$NS" true
 	nsenter --net="$NSP" nft -f "$OUT/nft.conf" || exit 1
 	nft_load_ms=$((($(date +%s%N) - t0) / 1000000))
-	out=$(run "$CG/a50")
+	out=$(run "$NFTCG/a50")
 	[ "$(field "$out" refused)" = 0 ] || { echo "nftables refused connects: $out" >&2; exit 1; }
 	MED[nft]+=" $(field "$out" median_ns)"; P99[nft]+=" $(field "$out" p99_ns)"
 	nsenter --net="$NSP" nft delete table inet masbench
 done
+
+# The kernel's own accounting, on its own rounds: bpf_stats adds two clock readings to every
+# program run, so the latency rounds above run without it, as production does.
+stage "bpf_stats: $((N * 2)) connects by agent a50 and $((N * 2)) under the floor program"
+sysctl -qw kernel.bpf_stats_enabled=1
+read -r m_t0 m_c0 <<<"$(stats "$prog_id")"
+read -r f_t0 f_c0 <<<"$(stats "$floor_id")"
+# the other programs a connect meets: socket creation, every packet the agent sends (both ends
+# of these connects are in the agent's cgroup), and the release of both sockets
+declare -A OTHER_ID OTHER_T0 OTHER_C0
+for at in cgroup_inet_sock_create cgroup_inet_egress cgroup_inet_sock_release; do
+	OTHER_ID[$at]=$(bpftool -j cgroup show "$CG" | jq --arg t "$at" '[.[] | select(.attach_type == $t)][0].id // empty')
+	[ -n "${OTHER_ID[$at]}" ] && read -r "OTHER_T0[$at]" "OTHER_C0[$at]" <<<"$(stats "${OTHER_ID[$at]}")"
+done
+"$OUT/connbench" --cgroup "$CG/a50" --netns "$NSP" 127.0.50.1 9000 $((N * 2)) >/dev/null || exit 1
+"$OUT/connbench" --cgroup "$FLOOR_CG" --netns "$NSP" 127.0.50.1 9000 $((N * 2)) >/dev/null || exit 1
 read -r m_t1 m_c1 <<<"$(stats "$prog_id")"
 read -r f_t1 f_c1 <<<"$(stats "$floor_id")"
+OTHERS="" # lines: attach type, ns per run, runs per connect
+for at in cgroup_inet_sock_create cgroup_inet_egress cgroup_inet_sock_release; do
+	[ -n "${OTHER_ID[$at]:-}" ] || continue
+	read -r t1 c1 <<<"$(stats "${OTHER_ID[$at]}")"
+	OTHERS+=$(awk -v a="$at" -v t=$((t1 - OTHER_T0[$at])) -v c=$((c1 - OTHER_C0[$at])) \
+		-v n=$((m_c1 - m_c0)) 'BEGIN { printf "%s %.0f %.2f\n", a, c ? t / c : 0, n ? c / n : 0 }')$'\n'
+done
+sysctl -qw kernel.bpf_stats_enabled="$STATS_OLD"
 
 # Where the program's time goes: perf samples the whole machine (cpu-clock: no hardware counters
 # in this VM) while an agent connects; a sample whose stack holds mas_connect4 is the program's,
@@ -164,7 +190,6 @@ if command -v perf >/dev/null && perf record -q -e cpu-clock -o /dev/null -- tru
 		sort -rn)
 	rm -f "$OUT/perf.data"
 fi
-# the nftables rounds ran in an agent's cgroup too: masd's program ran there; count them all
 
 stage "computing"
 # the best of the per-round medians: what other work on the host adds is only ever more time,
@@ -197,6 +222,17 @@ printf "%-44s %11s%%\n" "nftables overhead over no filter" "$nft_ovh"
 printf "%-44s %12s %12s\n" "masd overhead / nftables overhead" "$ratio_nft" "< 0.33 $v_nft"
 printf "%-44s %9s ms\n" "nft -f of the 10,000-element ruleset" "$nft_load_ms"
 echo "(per-round medians: base${MED[base]}; masd${MED[masd]}; nft${MED[nft]}; floor${MED[floor]})"
+others_ns=0
+if [ -n "$OTHERS" ]; then
+	echo "masd's other programs, per connect (bpf_stats):"
+	while read -r at ns per; do
+		[ -n "$at" ] || continue
+		printf "  %-26s %5s ns per run x %5s runs per connect\n" "$at" "$ns" "$per"
+		others_ns=$(awk -v o="$others_ns" -v n="$ns" -v p="$per" 'BEGIN { printf "%.0f", o + n * p }')
+	done <<<"$OTHERS"
+	printf "%-44s %9s ns  (connect() median with masd minus no filter: %s ns)\n" \
+		"all of masd's programs, per connect" "$((full_ns + others_ns))" "$((M - B))"
+fi
 if [ -n "$PROFILE" ]; then
 	echo "where the full program's time goes (perf, $(awk -F'\t' '{ s += $1 } END { print s }' \
 		<<<"$PROFILE") samples in mas_connect4; ns = share x the bpf_stats figure):"
@@ -234,6 +270,12 @@ bench_result connect "connect() overhead of masd over no filter" "$masd_ovh" % 4
 bench_result connect "connect() overhead of nftables over no filter" "$nft_ovh" % "" "" "$x"
 bench_result connect "masd's overhead / nftables' overhead" "$ratio_nft" "" 0.33 le "$x"
 bench_result connect "nft -f of the 10,000-element ruleset" "$nft_load_ms" ms "" "" "$x"
+while read -r at ns per; do
+	[ -n "$at" ] || continue
+	bench_result connect "  $at program per run (x $per runs per connect)" "$ns" ns "" "" "$x"
+done <<<"$OTHERS"
+[ -n "$OTHERS" ] && bench_result connect "all of masd's programs per connect (connect() delta $((M - B)) ns)" \
+	"$((full_ns + others_ns))" ns "" "" "$x"
 if [ -n "$PROFILE" ]; then
 	while IFS=$'\t' read -r n pct what; do
 		bench_result connect "  profile: $what (share of the program's samples; $n)" "$pct" % "" "" "$x"

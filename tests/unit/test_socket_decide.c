@@ -9,6 +9,44 @@
 
 #include "mas_decide.h"
 
+/* The program lets a socket through without the policy when mas_socket_needs_decision() says
+ * so: over every family, type (with flag bits) and protocol byte, for an agent in enforce mode,
+ * that must be exactly the sockets the decision allows. */
+static void test_shortcut_never_skips_a_refusal(void **state)
+{
+	static const __u32 families[] = { 0, 1, MAS_AF_INET, MAS_AF_INET6, MAS_AF_PACKET, 16, 44 };
+	static const __u32 type_flags[] = { 0, 04000 /* SOCK_NONBLOCK */,
+					    02000000 /* SOCK_CLOEXEC */, 02004000 };
+	struct mas_agent_val a = { .agent_id = 7, .mode = MAS_MODE_ENFORCE };
+	struct mas_decision d;
+	unsigned skipped = 0, refused = 0;
+
+	(void)state;
+	for (size_t f = 0; f < sizeof(families) / sizeof(families[0]); f++)
+		for (__u32 type = 0; type < 16; type++)
+			for (size_t fl = 0; fl < 4; fl++)
+				for (__u32 proto = 0; proto < 256; proto++) {
+					__u32 t = type | type_flags[fl];
+
+					d = (struct mas_decision){ 0 };
+					mas_decide_socket_proto(&a, families[f], t, proto, &d);
+					if (!mas_socket_needs_decision(families[f], t, proto)) {
+						skipped++;
+						assert_int_equal(d.verdict, MAS_VERDICT_ALLOW);
+					} else if (d.verdict != MAS_VERDICT_ALLOW) {
+						refused++;
+					}
+				}
+	assert_true(skipped > 0);
+	assert_true(refused > 0);
+	/* TCP and UDP sockets are the shortcut's */
+	assert_false(mas_socket_needs_decision(MAS_AF_INET, MAS_SOCK_STREAM, MAS_IPPROTO_TCP));
+	assert_false(mas_socket_needs_decision(MAS_AF_INET6, 2, MAS_IPPROTO_UDP));
+	assert_true(mas_socket_needs_decision(MAS_AF_INET, MAS_SOCK_RAW, 0));
+	assert_true(mas_socket_needs_decision(MAS_AF_INET, 2, MAS_IPPROTO_ICMP));
+	assert_true(mas_socket_needs_decision(MAS_AF_PACKET, 2, 0));
+}
+
 static void test_ping_sockets(void **state)
 {
 	struct mas_agent_val a = { .agent_id = 7, .mode = MAS_MODE_ENFORCE };
@@ -43,6 +81,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ping_sockets),
+		cmocka_unit_test(test_shortcut_never_skips_a_refusal),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
