@@ -5,7 +5,8 @@
 # and with the same rules in nftables, in a network namespace created here (the host's firewall
 # is never touched). Prints a progress line per stage, a table, PASS/MISS against DESIGN.md's
 # budgets, writes results/bench-*.json, and adds its figures to the run's table (lib.sh).
-#   tests/bench/bench_connect.sh [BUILD]        (BENCH_N connects per sample, BENCH_ROUNDS rounds)
+#   tests/bench/bench_connect.sh [BUILD]        (BENCH_N connects per sample, BENCH_ROUNDS rounds,
+#   BENCH_ALLOWED_EVENTS=all to measure the policy's audit.allowed_events: all)
 set -u
 HERE=$(cd "$(dirname "$0")/../.." && pwd)
 export MASD_BUILD=${1:-${MASD_BUILD:-build}}
@@ -40,6 +41,7 @@ stage "generating a policy: 100 agents, 10,000 prefixes, 10 rate-limited classes
 REL=${CG#$MOUNT/}
 {
 	echo "version: 1"
+	[ -n "${BENCH_ALLOWED_EVENTS:-}" ] && echo "audit: { allowed_events: $BENCH_ALLOWED_EVENTS }"
 	echo "rate_limits:"
 	for c in $(seq 0 9); do echo "  c$c: { requests_per_minute: 6000, burst_size: 100 }"; done
 	echo "  bench: { requests_per_minute: 1000000, burst_size: 1000000 }"
