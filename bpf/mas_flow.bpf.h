@@ -50,9 +50,12 @@ static __always_inline int mas_flow_add(void *flows, const struct mas_flow_key *
 			return -1;
 	}
 	v->count++;
-	if (!v->first_ns)
-		v->first_ns = now; /* this CPU's first */
-	v->last_ns = now;
+	/* now was read when the decision began: a decision preempted on this CPU after it may
+	 * finish after a later one, so first and last only ever widen */
+	if (!v->first_ns || now < v->first_ns)
+		v->first_ns = now;
+	if (now > v->last_ns)
+		v->last_ns = now;
 	return 0;
 }
 

@@ -24,7 +24,7 @@ const char *flows_category(const struct mas_policy *p, uint16_t dest)
 	return MAS_CAT_AGENT_ACTIONS;
 }
 
-uint64_t flows_realtime_usec(uint64_t boot_ns)
+uint64_t flows_boot_offset_ns(void)
 {
 	struct timespec rt, bt;
 	uint64_t rt_ns, bt_ns;
@@ -33,7 +33,12 @@ uint64_t flows_realtime_usec(uint64_t boot_ns)
 	clock_gettime(CLOCK_BOOTTIME, &bt);
 	rt_ns = (uint64_t)rt.tv_sec * 1000000000ull + (uint64_t)rt.tv_nsec;
 	bt_ns = (uint64_t)bt.tv_sec * 1000000000ull + (uint64_t)bt.tv_nsec;
-	return (rt_ns - (bt_ns > boot_ns ? bt_ns - boot_ns : 0)) / 1000;
+	return rt_ns > bt_ns ? rt_ns - bt_ns : 0;
+}
+
+uint64_t flows_realtime_usec(uint64_t boot_ns, uint64_t offset_ns)
+{
+	return (boot_ns + offset_ns) / 1000;
 }
 
 static void format_addr(const struct mas_flow_key *k, char *buf, size_t len)
@@ -47,6 +52,7 @@ static void format_addr(const struct mas_flow_key *k, char *buf, size_t len)
 size_t flows_record(const struct flows_context *c, const struct mas_flow *f, size_t n,
 		    uint64_t lost)
 {
+	uint64_t offset = flows_boot_offset_ns();
 	char gen[24], interval[24];
 	size_t written = 0;
 
@@ -75,9 +81,9 @@ size_t flows_record(const struct flows_context *c, const struct mas_flow *f, siz
 		snprintf(port, sizeof(port), "%u", k->port);
 		snprintf(count, sizeof(count), "%llu", (unsigned long long)f[i].count);
 		snprintf(first, sizeof(first), "%llu",
-			 (unsigned long long)flows_realtime_usec(f[i].first_ns));
+			 (unsigned long long)flows_realtime_usec(f[i].first_ns, offset));
 		snprintf(last, sizeof(last), "%llu",
-			 (unsigned long long)flows_realtime_usec(f[i].last_ns));
+			 (unsigned long long)flows_realtime_usec(f[i].last_ns, offset));
 		snprintf(msg, sizeof(msg), "flow: agent %s -> %s%s%s:%u/%s (%s): %llu %s (%s)",
 			 agent, k->family == 10 ? "[" : "", addr, k->family == 10 ? "]" : "",
 			 k->port, events_proto_name(k->protocol), dest,

@@ -37,7 +37,11 @@ struct flows_context {
 size_t flows_record(const struct flows_context *c, const struct mas_flow *f, size_t n,
 		    uint64_t lost);
 
-/* CLOCK_BOOTTIME ns as CLOCK_REALTIME µs. */
-uint64_t flows_realtime_usec(uint64_t boot_ns);
+/* CLOCK_REALTIME minus CLOCK_BOOTTIME now, in ns. Read once per summary: two readings differ by
+ * the time between them, and a flow's first and last times must be converted alike. */
+uint64_t flows_boot_offset_ns(void);
+
+/* CLOCK_BOOTTIME ns as CLOCK_REALTIME µs, given flows_boot_offset_ns(). */
+uint64_t flows_realtime_usec(uint64_t boot_ns, uint64_t offset_ns);
 
 #endif

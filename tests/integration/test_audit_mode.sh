@@ -74,12 +74,19 @@ echo "# the global mode"
 expect "$A" allowed connect tcp 127.0.40.2 5432
 expect other allowed connect tcp 127.0.40.1 7000
 "$MASCTL" policy apply "$T/enforce.yaml" >/dev/null
+last_gen=$("$MASCTL" --json status | jq .generation)
 expect other denied connect tcp 127.0.40.1 7000
 
 echo "# the journal"
-sleep 2.5
-journal_sync
 msgid() { awk -v n="MAS_MSGID_$1" '$2 == n { gsub(/"/, "", $3); print $3 }' "$HERE/daemon/msgid.h"; }
+# a summary holds everything decided before it: wait (at most 10 s) for the one that holds the
+# last decision, the deny just above
+for _ in $(seq 1 20); do
+	sleep 0.5
+	journal_sync
+	journalctl -t masd MESSAGE_ID="$(msgid FLOW_SUMMARY)" MAS_GENERATION="$last_gen" \
+		MAS_AGENT="(none)" MAS_VERDICT=deny -o json | grep -q . && break
+done
 j() { journalctl -t masd MESSAGE_ID="$1" -o json | jq -c "$2" | wc -l; }
 n=$(j "$(msgid DECISION_WOULD_DENY)" 'select(.MAS_AGENT == "trial" and .MAS_VERDICT == "would-deny"
 	and .MAS_REASON == "not-granted" and .MAS_ADDR == "127.0.40.2")')
