@@ -3,7 +3,9 @@
 # invocation of the full connect4 program (100 agents, 10,000 prefixes, rate-limited classes)
 # against an allow-all connect4 program (the floor); connect() latency with no filter, with masd,
 # and with the same rules in nftables, in a network namespace created here (the host's firewall
-# is never touched). Prints a progress line per stage, a table, PASS/MISS against DESIGN.md's
+# is never touched), to an address deep in the 10,000-prefix trie. Then the other programs a
+# connect meets, a perf profile of the full program, and how its cost grows with prefixes,
+# agents and classes. Prints a progress line per stage, a table, PASS/MISS against DESIGN.md's
 # budgets, writes results/bench-*.json, and adds its figures to the run's table (lib.sh).
 #   tests/bench/bench_connect.sh [BUILD]        (BENCH_N connects per sample, BENCH_ROUNDS rounds,
 #   BENCH_ALLOWED_EVENTS=all to measure the policy's audit.allowed_events: all)
@@ -37,26 +39,42 @@ cc -O2 -Wall -o "$OUT/connbench" "$HERE/tests/bench/connbench.c" -lpthread || ex
 clang -g -O2 -target bpf -I/usr/include/$(uname -m)-linux-gnu \
 	-c "$HERE/tests/bench/floor.bpf.c" -o "$OUT/floor.bpf.o" || exit 1
 
-stage "generating a policy: 100 agents, 10,000 prefixes, 10 rate-limited classes"
-REL=${CG#$MOUNT/}
-{
+# The connects go to TARGET, a /32 inside the densest part of the trie (d50's 10.50.50.0/24 when
+# there are 10,000 prefixes), so the LPM lookup walks the trie's full depth, as a connect to a
+# real destination among many would; the address is on lo in the bench's own network namespace.
+TARGET=10.50.50.1
+# conn_policy P A C FMT: P /24 prefixes in 10.0.0.0/8 over min(P,100) destinations (port 443),
+# C rate-limited classes spread over them, A agents named by printf FMT (cgroups of the same
+# name under the scratch root) granted all of them and TARGET:9000 (class bench)
+conn_policy() {
+	local p=$1 a=$2 c=$3 fmt=$4 nd per d j name
+	nd=$((p < 100 ? p : 100))
+	per=$((p / nd))
 	echo "version: 1"
 	[ -n "${BENCH_ALLOWED_EVENTS:-}" ] && echo "audit: { allowed_events: $BENCH_ALLOWED_EVENTS }"
 	echo "rate_limits:"
-	for c in $(seq 0 9); do echo "  c$c: { requests_per_minute: 6000, burst_size: 100 }"; done
+	for j in $(seq 0 $((c - 1))); do echo "  c$j: { requests_per_minute: 6000, burst_size: 100 }"; done
 	echo "  bench: { requests_per_minute: 1000000, burst_size: 1000000 }"
 	echo "destinations:"
-	echo "  target: { cidrs: [127.0.50.0/24], ports: [9000], class: bench, protected: true }"
-	for d in $(seq 0 99); do
-		printf "  d%d: { class: c%d, ports: [443], cidrs: [" $d $((d % 10))
-		for j in $(seq 0 98); do printf "10.%d.%d.0/24, " $d $j; done
-		printf "10.%d.99.0/24] }\n" $d
+	echo "  target: { cidrs: [$TARGET/32], ports: [9000], class: bench, protected: true }"
+	for d in $(seq 0 $((nd - 1))); do
+		printf "  d%d: { class: c%d, ports: [443], cidrs: [" "$d" $((d % c))
+		for j in $(seq 0 $((per - 2))); do printf "10.%d.%d.0/24, " "$d" "$j"; done
+		printf "10.%d.%d.0/24] }\n" "$d" $((per - 1))
 	done
 	printf "permissions:\n  p: [target"
-	for d in $(seq 0 99); do printf ", d%d" $d; done
+	for d in $(seq 0 $((nd - 1))); do printf ", d%d" "$d"; done
 	printf "]\nroles: { agent: [p] }\nagents:\n"
-	for a in $(seq -w 0 99); do echo "  a$a: { cgroup: $REL/a$a, role: agent }"; done
-} >"$OUT/policy.yaml"
+	for j in $(seq 0 $((a - 1))); do
+		# shellcheck disable=SC2059 # the format is the caller's
+		printf -v name "$fmt" "$j"
+		echo "  $name: { cgroup: $REL/$name, role: agent }"
+	done
+}
+
+stage "generating a policy: 100 agents, 10,000 prefixes, 10 rate-limited classes"
+REL=${CG#$MOUNT/}
+conn_policy 10000 100 10 a%02d >"$OUT/policy.yaml"
 for a in $(seq -w 0 99); do mas_cgroup a$a; done
 OUTSIDE=$MOUNT/masbench-out-$$
 FLOOR_CG=$MOUNT/masbench-floor-$$
@@ -81,9 +99,10 @@ bpftool cgroup attach "$FLOOR_CG" connect4 pinned "$FLOOR_PIN" multi || exit 1
 stage "creating network namespace $NS"
 ip netns add "$NS" || exit 1
 ip -n "$NS" link set lo up
+ip -n "$NS" addr add "$TARGET/32" dev lo || exit 1
 NSP=/run/netns/$NS
 run() { # cgroup -> prints the connbench line
-	"$OUT/connbench" --cgroup "$1" --netns "$NSP" 127.0.50.1 9000 "$N"
+	"$OUT/connbench" --cgroup "$1" --netns "$NSP" "$TARGET" 9000 "$N"
 }
 field() { echo "$1" | sed -n "s/.*$2=\([0-9]*\).*/\1/p"; }
 
@@ -91,11 +110,13 @@ field() { echo "$1" | sed -n "s/.*$2=\([0-9]*\).*/\1/p"; }
 # limit), established traffic first as every real ruleset has it, protected addresses dropped
 {
 	echo "table inet masbench {"
-	printf "  set dests { type ipv4_addr; flags interval; elements = { 127.0.50.0/24"
-	for d in $(seq 0 99); do for j in $(seq 0 99); do printf ", 10.%d.%d.0/24" $d $j; done; done
-	echo " } }"
+	# TARGET is in 10.50.50.0/24 (an interval set holds no /32 inside a /24 it has)
+	printf "  set dests { type ipv4_addr; flags interval; elements = { %s } }\n" \
+		"$(for d in $(seq 0 99); do for j in $(seq 0 99); do echo "10.$d.$j.0/24"; done; done | paste -sd,)"
 	echo "  chain output { type filter hook output priority 0; policy accept;"
 	echo "    ct state established,related accept"
+	# nft reads a cgroupv2 path below /sys/fs/cgroup whatever the mount: /sys/fs/cgroup/unified
+	# keeps its unified/ in the path, and the level counts from the cgroup2 root all the same
 	for a in $(seq -w 0 99); do
 		echo "    socket cgroupv2 level 2 \"${NFTCG#/sys/fs/cgroup/}/a$a\" ip daddr @dests limit rate 16000/second burst 1000000 packets accept"
 	done
@@ -110,6 +131,26 @@ for k in base masd nft floor; do MED[$k]=""; P99[$k]=""; done
 prog_id=$(bpftool -j cgroup show "$CG" | jq '[.[] | select(.attach_type == "cgroup_inet4_connect")][0].id')
 floor_id=$(bpftool -j prog show pinned "$FLOOR_PIN" | jq .id)
 stats() { bpftool -j prog show id "$1" | jq -r '"\(.run_time_ns // 0) \(.run_cnt // 0)"'; }
+# ns per run of program ID over blocks of N connects by an agent in CGROUP, in turns with the
+# floor under FLOOR_CG: "full floor", each the least of its blocks (other work on the host only
+# ever adds time, so the quietest block is the one that compares). bpf_stats must be on.
+per_run() { # id cgroup blocks
+	local b t0 c0 t1 c1 u0 d0 u1 d1 out f fl best_f="" best_fl=""
+	for b in $(seq 1 "$3"); do
+		read -r t0 c0 <<<"$(stats "$1")"
+		out=$("$OUT/connbench" --cgroup "$2" --netns "$NSP" "$TARGET" 9000 "$N") || return 1
+		[ "$(field "$out" refused)" = 0 ] || { echo "masd refused connects in $2: $out" >&2; return 1; }
+		read -r t1 c1 <<<"$(stats "$1")"
+		read -r u0 d0 <<<"$(stats "$floor_id")"
+		"$OUT/connbench" --cgroup "$FLOOR_CG" --netns "$NSP" "$TARGET" 9000 "$N" >/dev/null || return 1
+		read -r u1 d1 <<<"$(stats "$floor_id")"
+		f=$(awk -v t=$((t1 - t0)) -v c=$((c1 - c0)) 'BEGIN { printf "%.0f", c ? t / c : 0 }')
+		fl=$(awk -v t=$((u1 - u0)) -v c=$((d1 - d0)) 'BEGIN { printf "%.0f", c ? t / c : 0 }')
+		if [ -z "$best_f" ] || [ "$f" -lt "$best_f" ]; then best_f=$f; fi
+		if [ -z "$best_fl" ] || [ "$fl" -lt "$best_fl" ]; then best_fl=$fl; fi
+	done
+	echo "$best_f $best_fl"
+}
 
 sysctl -qw kernel.bpf_stats_enabled=0
 for r in $(seq 1 "$ROUNDS"); do
@@ -133,10 +174,9 @@ done
 
 # The kernel's own accounting, on its own rounds: bpf_stats adds two clock readings to every
 # program run, so the latency rounds above run without it, as production does.
-stage "bpf_stats: $((N * 2)) connects by agent a50 and $((N * 2)) under the floor program"
+stage "bpf_stats: 5 blocks of $N connects by agent a50, each followed by $N under the floor program"
 sysctl -qw kernel.bpf_stats_enabled=1
-read -r m_t0 m_c0 <<<"$(stats "$prog_id")"
-read -r f_t0 f_c0 <<<"$(stats "$floor_id")"
+read -r _ m_c0 <<<"$(stats "$prog_id")"
 # the other programs a connect meets: socket creation, every packet the agent sends (both ends
 # of these connects are in the agent's cgroup), and the release of both sockets
 declare -A OTHER_ID OTHER_T0 OTHER_C0
@@ -144,10 +184,9 @@ for at in cgroup_inet_sock_create cgroup_inet_egress cgroup_inet_sock_release; d
 	OTHER_ID[$at]=$(bpftool -j cgroup show "$CG" | jq --arg t "$at" '[.[] | select(.attach_type == $t)][0].id // empty')
 	[ -n "${OTHER_ID[$at]}" ] && read -r "OTHER_T0[$at]" "OTHER_C0[$at]" <<<"$(stats "${OTHER_ID[$at]}")"
 done
-"$OUT/connbench" --cgroup "$CG/a50" --netns "$NSP" 127.0.50.1 9000 $((N * 2)) >/dev/null || exit 1
-"$OUT/connbench" --cgroup "$FLOOR_CG" --netns "$NSP" 127.0.50.1 9000 $((N * 2)) >/dev/null || exit 1
-read -r m_t1 m_c1 <<<"$(stats "$prog_id")"
-read -r f_t1 f_c1 <<<"$(stats "$floor_id")"
+read -r full_ns floor_ns <<<"$(per_run "$prog_id" "$CG/a50" 5)" || exit 1
+[ -n "$floor_ns" ] || exit 1
+read -r _ m_c1 <<<"$(stats "$prog_id")"
 OTHERS="" # lines: attach type, ns per run, runs per connect
 for at in cgroup_inet_sock_create cgroup_inet_egress cgroup_inet_sock_release; do
 	[ -n "${OTHER_ID[$at]:-}" ] || continue
@@ -167,7 +206,7 @@ if command -v perf >/dev/null && perf record -q -e cpu-clock -o /dev/null -- tru
 	perf record -q -a -g -e cpu-clock -F 10000 -o "$OUT/perf.data" -- sleep 6 2>/dev/null &
 	perf_pid=$!
 	sleep 0.5
-	"$OUT/connbench" --cgroup "$CG/a50" --netns "$NSP" 127.0.50.1 9000 $((N * 8)) >/dev/null
+	"$OUT/connbench" --cgroup "$CG/a50" --netns "$NSP" "$TARGET" 9000 $((N * 8)) >/dev/null
 	wait $perf_pid
 	PROFILE=$(perf script -i "$OUT/perf.data" -F ip,sym 2>/dev/null | awk -v RS= '
 		/mas_connect4/ {
@@ -193,14 +232,33 @@ if command -v perf >/dev/null && perf record -q -e cpu-clock -o /dev/null -- tru
 	rm -f "$OUT/perf.data"
 fi
 
+# How the cost grows: the full program against the floor, in turns, with the policy resized
+# along one axis at a time around the main point (10,000 prefixes, 100 agents, 10 classes);
+# agent s000 connects to TARGET
+SCALES="10 100 10|1000 100 10|10000 100 10|10000 10 10|10000 1000 10|10000 100 1|10000 100 100"
+SCALE=""
+stage "cost against size: 7 policies, 5 blocks of $N connects each under the full program and the floor"
+for j in $(seq 0 999); do printf -v a 's%03d' "$j"; mas_cgroup "$a"; done
+sysctl -qw kernel.bpf_stats_enabled=1
+IFS='|' read -ra cfgs <<<"$SCALES"
+for cfg in "${cfgs[@]}"; do
+	read -r sp sa sc <<<"$cfg"
+	conn_policy "$sp" "$sa" "$sc" s%03d >"$OUT/scale.yaml"
+	"$MASCTL" policy apply "$OUT/scale.yaml" >/dev/null || { echo "apply of $cfg failed" >&2; exit 1; }
+	sleep 0.5 # masd journals the apply (1,000 enrolments at most) on the other core
+	read -r f fl <<<"$(per_run "$prog_id" "$CG/s000" 5)" || exit 1
+	[ -n "$fl" ] || exit 1
+	SCALE+="$sp $sa $sc $f $fl"$'\n'
+	echo "  $sp prefixes, $sa agents, $sc classes: $f ns (floor $fl ns)"
+done
+sysctl -qw kernel.bpf_stats_enabled="$STATS_OLD"
+
 stage "computing"
 # the best of the per-round medians: what other work on the host adds is only ever more time,
 # so the quietest round of each setup is the one that compares
 med() { tr ' ' '\n' <<<"$1" | grep . | sort -n | head -1; }
 B=$(med "${MED[base]}"); M=$(med "${MED[masd]}"); F=$(med "${MED[floor]}"); X=$(med "${MED[nft]}")
 B99=$(med "${P99[base]}"); M99=$(med "${P99[masd]}"); F99=$(med "${P99[floor]}"); X99=$(med "${P99[nft]}")
-full_ns=$(awk -v t=$((m_t1 - m_t0)) -v c=$((m_c1 - m_c0)) 'BEGIN { printf "%.0f", c ? t / c : 0 }')
-floor_ns=$(awk -v t=$((f_t1 - f_t0)) -v c=$((f_c1 - f_c0)) 'BEGIN { printf "%.0f", c ? t / c : 0 }')
 read -r masd_ovh nft_ovh ratio_nft <<<"$(awk -v b="$B" -v m="$M" -v x="$X" 'BEGIN {
 	mo = (m - b) / b * 100; xo = (x - b) / b * 100
 	r = 0; if (x - b > 0) r = (m - b) / (x - b)
@@ -243,6 +301,12 @@ if [ -n "$PROFILE" ]; then
 	done <<<"$PROFILE"
 fi
 
+echo "how the full program's cost grows (bpf_stats, ns per run; the floor measured in turn):"
+printf "  %8s %7s %8s %9s %9s %8s\n" prefixes agents classes "full ns" "floor ns" "- floor"
+while read -r sp sa sc f fl; do
+	[ -n "$sp" ] && printf "  %8s %7s %8s %9s %9s %8s\n" "$sp" "$sa" "$sc" "$f" "$fl" $((f - fl))
+done <<<"$SCALE"
+
 mkdir -p "$HERE/results"
 J=$HERE/results/bench-$(date +%Y%m%dT%H%M%S).json
 jq -n --argjson full "$full_ns" --argjson floor "$floor_ns" --argjson b "$B" --argjson m "$M" \
@@ -283,3 +347,8 @@ if [ -n "$PROFILE" ]; then
 		bench_result connect "  profile: $what (share of the program's samples; $n)" "$pct" % "" "" "$x"
 	done <<<"$PROFILE"
 fi
+while read -r sp sa sc f fl; do
+	[ -n "$sp" ] || continue
+	bench_result scale "program per connect: $sp prefixes, $sa agents, $sc classes (floor $fl ns)" \
+		"$f" ns "" "" "{\"prefixes\": $sp, \"agents\": $sa, \"classes\": $sc, \"floor_ns\": $fl}"
+done <<<"$SCALE"
