@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <stddef.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -437,6 +438,20 @@ struct slot_put {
 	int r;
 };
 
+/* A helper thread with every signal blocked: signals are the event loop's, and a thread that
+ * could take one would take its default action for the whole process (SIGHUP ends it). */
+static bool thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+	int r;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	r = pthread_create(t, NULL, fn, arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return r == 0;
+}
+
 static void *slot_put_run(void *arg)
 {
 	struct slot_put *s = arg;
@@ -447,7 +462,7 @@ static void *slot_put_run(void *arg)
 
 static void slot_put_start(struct slot_put *s)
 {
-	s->started = pthread_create(&s->thread, NULL, slot_put_run, s) == 0;
+	s->started = thread_start(&s->thread, slot_put_run, s);
 	if (!s->started)
 		slot_put_run(s); /* no thread: the same update, waited for here */
 }
@@ -545,7 +560,7 @@ static void slot_prep_start(struct mas_enforcer *e)
 	slot_prep_join(e);
 	slot_prep_discard(p);
 	slot_prep_init(p, e, e->need_grace);
-	p->running = pthread_create(&p->thread, NULL, slot_prep_run, p) == 0;
+	p->running = thread_start(&p->thread, slot_prep_run, p);
 }
 
 /* The idle slot's fresh maps, waiting for the background preparation, or preparing them here

@@ -317,6 +317,19 @@ int main(int argc, char **argv)
 	}
 	libbpf_set_print(libbpf_print);
 	signal(SIGPIPE, SIG_IGN);
+	/* Blocked before daemon_new starts any thread: a thread inherits its creator's mask, and a
+	 * process-directed signal goes to any thread that does not block it. A SIGHUP taken by a
+	 * thread started unmasked would end masd (its default action) instead of reloading it.
+	 * Signals that come before the event loop wait for it. */
+	{
+		sigset_t ss;
+
+		sigemptyset(&ss);
+		sigaddset(&ss, SIGTERM);
+		sigaddset(&ss, SIGINT);
+		sigaddset(&ss, SIGHUP);
+		sigprocmask(SIG_BLOCK, &ss, NULL);
+	}
 
 	r = daemon_new(&o, &l.d, &err);
 	if (r < 0) {
@@ -330,16 +343,8 @@ int main(int argc, char **argv)
 		co.path = sock;
 	}
 	r = sd_event_default(&l.ev);
-	if (r >= 0) {
-		sigset_t ss;
-
-		sigemptyset(&ss);
-		sigaddset(&ss, SIGTERM);
-		sigaddset(&ss, SIGINT);
-		sigaddset(&ss, SIGHUP);
-		sigprocmask(SIG_BLOCK, &ss, NULL);
+	if (r >= 0)
 		r = sd_event_add_signal(l.ev, NULL, SIGTERM, NULL, NULL);
-	}
 	if (r >= 0)
 		r = sd_event_add_signal(l.ev, NULL, SIGINT, NULL, NULL);
 	if (r >= 0)

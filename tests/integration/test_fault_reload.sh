@@ -2,7 +2,8 @@
 # Fault: the policy file replaced while masd reloads it (SIGHUP, systemctl reload). Replaced by
 # rename (what editors and config tools do) or rewritten in place in two halves: every reload
 # applies version A or version B whole, never a torn mix, or keeps the policy in force (a file
-# that never holds still for 100 ms is not read).
+# that never holds still for 100 ms is not read). And a SIGHUP that comes the moment masd
+# answers reloads it, never ends it: no thread of masd's may take the signal's default action.
 . "$(dirname "$0")/../lib/masd.sh"
 mas_setup
 
@@ -20,6 +21,28 @@ gen_policy d1 >"$T/A.yaml"
 gen_policy d2 >"$T/B.yaml"
 cp "$T/A.yaml" "$T/policy.yaml"
 mas_cgroup mas-agent@a.service
+
+echo "# SIGHUP the moment masd answers, over restarts"
+STARTS=${MAS_HUP_STARTS:-20}
+hup_dead=0
+for i in $(seq 1 "$STARTS"); do
+	mas_start --policy "$T/policy.yaml" || exit 1
+	kill -HUP "$MASD_PID"
+	sleep 0.01
+	kill -HUP "$MASD_PID"
+	sleep 0.05
+	if dead "$MASD_PID"; then
+		hup_dead=$((hup_dead + 1))
+		wait "$MASD_PID" 2>/dev/null
+		echo "# start $i: masd ended on SIGHUP (status $?)"
+		MASD_PID=
+	else
+		mas_stop
+	fi
+done
+check "SIGHUP right after start: masd alive after each of $STARTS starts ($hup_dead ended)" \
+	[ "$hup_dead" -eq 0 ]
+
 mas_start --policy "$T/policy.yaml" || exit 1
 
 RELOADS=${MAS_RELOADS:-50}

@@ -164,6 +164,16 @@ mas_cleanup() {
 
 mas_done() {
 	echo "$MAS_PASS passed, $MAS_FAIL failed"
+	if [ "$MAS_FAIL" -ne 0 ] && [ -s "${T:-/nonexistent}/masd.log" ]; then
+		echo "# the last 40 lines masd wrote ($T/masd.log):"
+		tail -n 40 "$T/masd.log" | sed 's/^/#   /'
+		if [ -n "$MASD_PID" ] && dead "$MASD_PID"; then
+			wait "$MASD_PID" 2>/dev/null
+			local rc=$?
+			echo "# masd (pid $MASD_PID) has ended: status $rc$([ $rc -gt 128 ] && echo " (signal $((rc - 128)))")"
+			MASD_PID=
+		fi
+	fi
 	[ "$MAS_FAIL" -eq 0 ]
 	exit $?
 }
